@@ -87,8 +87,8 @@ func TestWriteReadReplaceCheckedByFsckAndMtools(t *testing.T) {
 		{"b.b00", strings.Repeat("kernel", 40000)},
 		{"/state.tgz", "state"},
 		{"/boot.cfg", strings.Replace(cfg, "updated=1", "updated=2", 1)}, // replace
-		{"/b.b00", "small now"},                                           // replace, shrink
-		{"/firstbt/done.txt", "ok"},                                       // subdirectory
+		{"/b.b00", "small now"},                                          // replace, shrink
+		{"/firstbt/done.txt", "ok"},                                      // subdirectory
 		{"/empty.txt", ""},
 		{"/empty.txt", "now full"},
 		{"/empty.txt", ""},
