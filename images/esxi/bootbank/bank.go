@@ -94,7 +94,7 @@ func (b *Bank) ReadFile(name string) ([]byte, error) {
 
 func notExist(err error) error {
 	if err != nil && strings.Contains(err.Error(), "does not exist") {
-		return fmt.Errorf("%w (%v)", iofs.ErrNotExist, err)
+		return iofs.ErrNotExist
 	}
 	return err
 }
