@@ -5,6 +5,7 @@ go 1.24.12
 replace github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3
 
 require (
+	github.com/go-crypt/crypt v0.4.5
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
 	github.com/spf13/cobra v1.10.2
 )
@@ -38,6 +39,7 @@ require (
 	github.com/fatih/camelcase v1.0.0 // indirect
 	github.com/fatih/color v1.16.0 // indirect
 	github.com/fatih/structtag v1.2.0 // indirect
+	github.com/go-crypt/x v0.4.7 // indirect
 	github.com/go-jose/go-jose/v4 v4.0.5 // indirect
 	github.com/google/uuid v1.4.0 // indirect
 	github.com/hashicorp/consul/api v1.25.1 // indirect
