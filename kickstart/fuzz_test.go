@@ -29,6 +29,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_ = Lint(k, LintOptions{})
 		out, err := k.Render()
 		if err != nil {
 			return // the model holds something the installer reads differently; Render said so
