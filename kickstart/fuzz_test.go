@@ -16,6 +16,8 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	presets, _ := filepath.Glob("testdata/golden/*.ks")
+	seeds = append(seeds, presets...)
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {
