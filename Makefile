@@ -72,3 +72,9 @@ fuzz: ## a longer fuzz run of every target
 
 clean:
 	rm -rf $(BIN) build dist
+
+# --- kickstart ---
+.PHONY: kickstart-golden
+
+kickstart-golden: ## rewrite kickstart golden files (review the diff before committing)
+	go test ./kickstart -run 'TestParseTestdata|TestLintTestdata|TestGoldenPresetRenders' -update
