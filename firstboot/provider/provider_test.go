@@ -325,9 +325,9 @@ func TestProbeOrder(t *testing.T) {
 func TestBootOptions(t *testing.T) {
 	for opts, want := range map[string]string{
 		"runweasel esxi-firstboot.metadata=equinix:http://10.1.1.1:50061/ foo": "equinix http://10.1.1.1:50061",
-		"ds=nocloud;s=http://10.0.0.5/seed/":                                    "nocloud http://10.0.0.5/seed/",
-		"ds=nocloud;seedfrom=http://10.0.0.5/s/ x=y":                            "nocloud http://10.0.0.5/s/",
-		"esxi-firstboot.metadata=http://10.1.1.1/metadata":                      "equinix http://10.1.1.1",
+		"ds=nocloud;s=http://10.0.0.5/seed/":                                   "nocloud http://10.0.0.5/seed/",
+		"ds=nocloud;seedfrom=http://10.0.0.5/s/ x=y":                           "nocloud http://10.0.0.5/s/",
+		"esxi-firstboot.metadata=http://10.1.1.1/metadata":                     "equinix http://10.1.1.1",
 		"nothing here": "",
 	} {
 		p, ok := FromBootOptions(opts)
