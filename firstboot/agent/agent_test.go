@@ -229,7 +229,9 @@ func TestBadMetadataChangesNothing(t *testing.T) {
 	for name, mutate := range map[string]func(string) string{
 		"malformed":  func(d string) string { return d[:len(d)/2] },
 		"wrong host": func(d string) string { return strings.ReplaceAll(d, "0c:42:a1:5e:00:1", "0c:42:a1:5e:ff:1") },
-		"invalid":    func(d string) string { return strings.Replace(d, `"hostname": "esx-da-01.example.net"`, `"hostname": "bad_name!"`, 1) },
+		"invalid": func(d string) string {
+			return strings.Replace(d, `"hostname": "esx-da-01.example.net"`, `"hostname": "bad_name!"`, 1)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t)
