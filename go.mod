@@ -11,6 +11,8 @@ require (
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
 	github.com/spf13/cobra v1.10.2
 	github.com/zclconf/go-cty v1.13.3
+	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/net v0.47.0
 	golang.org/x/sys v0.43.0
 )
 
@@ -96,7 +98,6 @@ require (
 	golang.org/x/crypto v0.46.0 // indirect
 	golang.org/x/exp v0.0.0-20230321023759-10a507213a29 // indirect
 	golang.org/x/mod v0.30.0 // indirect
-	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.19.0 // indirect
 	golang.org/x/text v0.32.0 // indirect
 	golang.org/x/time v0.11.0 // indirect
