@@ -1,6 +1,7 @@
 package kickstart
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -150,6 +151,27 @@ func lintFiles(files []*File, unresolved []string, o LintOptions) []Finding {
 
 // Check lints f and returns ErrorsOf the findings.
 func Check(f *File, o LintOptions) error { return ErrorsOf(f.Name, Lint(f, o)) }
+
+// CheckModel is Check for a model built in code: it renders f, parses the
+// text as the installer would and lints that, so values only the
+// installer's parser validates (addresses, VLAN IDs, serial numbers) are
+// checked too. Line numbers refer to the rendered text. A model that
+// cannot be rendered is an error wrapping ErrUnrenderable.
+func CheckModel(f *File, o LintOptions) error {
+	b, err := f.Render()
+	if err != nil {
+		return err
+	}
+	name := f.Name
+	if name == "" {
+		name = "kickstart"
+	}
+	back, err := Parse(bytes.NewReader(b), name+" (rendered)")
+	if err != nil {
+		return err
+	}
+	return ErrorsOf(back.Name, Lint(back, o))
+}
 
 type linter struct {
 	files      []*File
