@@ -315,12 +315,12 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 			if secretLine {
 				val = ""
 			}
-			p.add(ln, cmd, "bad-value", sev, fix4(spec.name, t.key), "invalid value%s for %s: %s", val, t.key, what)
+			p.add(ln, cmd, "bad-value", sev, valueFix(spec.name, t.key), "invalid value%s for %s: %s", val, t.key, what)
 			continue
 		}
 		if a.validate != nil {
 			if err := a.validate(t.val); err != nil {
-				p.add(ln, cmd, "bad-value", Error, fix4(spec.name, t.key), "%s: %v", t.key, err)
+				p.add(ln, cmd, "bad-value", Error, valueFix(spec.name, t.key), "%s: %v", t.key, err)
 			}
 		}
 		if a.deprecated {
@@ -401,7 +401,8 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 	return b
 }
 
-func fix4(cmd, key string) string {
+// valueFix says how to write a valid value for an option.
+func valueFix(cmd, key string) string {
 	switch key {
 	case "--interpreter":
 		return "use --interpreter=busybox or --interpreter=python"
