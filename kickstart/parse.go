@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,13 +244,7 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 	// Deprecated hanging words (install cdrom) are dropped with a warning.
 	kept := extras[:0]
 	for _, e := range extras {
-		deprecatedWord := false
-		for _, w := range spec.deprecatedWords {
-			if e.arg == w {
-				deprecatedWord = true
-			}
-		}
-		if deprecatedWord {
+		if slices.Contains(spec.deprecatedWords, e.arg) {
 			p.add(ln, cmd, "deprecated-argument", Warning, "remove it", "%q is deprecated for %s", e.arg, spec.name)
 			continue
 		}
