@@ -72,3 +72,17 @@ func TestResolveIncludesErrors(t *testing.T) {
 		}
 	}
 }
+
+// The 256-command limit counts every file, like the installer's counter.
+func TestLintResolvedCountsAcrossFiles(t *testing.T) {
+	root := "vmaccepteula\nrootpw VMware1!x\ninstall --firstdisk\n%include /more.cfg\n" + strings.Repeat("clearpart --alldrives\n", 200)
+	f, _ := Parse(strings.NewReader(root), "/ks.cfg")
+	files, err := ResolveIncludes(f, memFS{"/more.cfg": strings.Repeat("clearpart --alldrives\n", 60)}.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := LintResolved(files, esxi80)
+	if rules(fs) != "too-many-commands" || fs[0].Severity != Error || !strings.Contains(fs[0].Message, "264 commands across 2 files") {
+		t.Fatalf("%s", joinFindings(fs))
+	}
+}
