@@ -298,3 +298,28 @@ func (f *File) Has(keyword string) bool {
 	}
 	return false
 }
+
+// Interpreter names.
+const (
+	InterpreterBusybox = "busybox"
+	InterpreterPython  = "python"
+)
+
+// EffectiveInterpreter is the interpreter the installer uses: busybox
+// when none is given.
+func (s *Section) EffectiveInterpreter() string {
+	if s.Interpreter == "" {
+		return InterpreterBusybox
+	}
+	return s.Interpreter
+}
+
+// Shebang is the first line the installer puts on the script file it
+// writes for the section (weasel script.py, confirmed for 6.7; 7.0/8.0
+// ship python 3 at the same path).
+func (s *Section) Shebang() string {
+	if s.EffectiveInterpreter() == InterpreterPython {
+		return "#!/usr/bin/python"
+	}
+	return "#!/bin/sh -l"
+}
