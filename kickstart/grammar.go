@@ -57,7 +57,7 @@ var (
 	reAny         = regexp.MustCompile(`^(.+)$`)
 	reAnyOrEmpty  = regexp.MustCompile(`^(.*)$`)
 	reBootproto   = regexp.MustCompile(`^((static)|(dhcp))$`)
-	reInterpreter = regexp.MustCompile(`^((python)|(busybox))$`)
+	reInterpreter = regexp.MustCompile(`^((python)|(busybox))$`) // InterpreterPython, InterpreterBusybox
 	reDigits      = regexp.MustCompile(`^(\d+)$`)
 	reTrueFalse   = regexp.MustCompile(`(?i)^((true|false))$`)
 	rePortgroup   = regexp.MustCompile(`(?i)^((0|1|true|false))$`)

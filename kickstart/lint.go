@@ -1,6 +1,7 @@
 package kickstart
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -86,81 +87,189 @@ var kickstartOnly = map[string]bool{
 // from the file), sorted by line. A finding with Severity Error means the
 // install fails or does not do what the file says. Use ErrorsOf to turn
 // them into an error.
+//
+// When f has %include commands whose content Lint cannot see (often a
+// file the %pre script writes), a required command that is missing is a
+// warning, not an error; LintResolved checks the whole set.
 func Lint(f *File, o LintOptions) []Finding {
-	l := &linter{file: f}
-	l.out = append(l.out, f.Findings...)
+	var unresolved []string
+	for _, i := range f.Includes() {
+		unresolved = append(unresolved, i.Path)
+	}
+	return lintFiles([]*File{f}, unresolved, o)
+}
+
+// LintResolved lints a kickstart together with the files it includes, as
+// returned by ResolveIncludes: required commands and the command limit
+// are checked across all of them, like the installer does.
+func LintResolved(files []*File, o LintOptions) []Finding {
+	return lintFiles(files, nil, o)
+}
+
+func lintFiles(files []*File, unresolved []string, o LintOptions) []Finding {
+	if len(files) == 0 {
+		return nil
+	}
+	l := &linter{files: files, unresolved: unresolved}
+	total := 0
+	for _, f := range files {
+		l.out = append(l.out, f.Findings...)
+		for _, c := range f.Commands {
+			if r, ok := c.(*Raw); !ok || r.Kind != RawUnknown {
+				total++
+			}
+		}
+	}
+	l.cur = files[0]
+	if len(files) > 1 && total > MaxCommands && !l.reported("too-many-commands") {
+		l.add(nil, "too-many-commands", Error, "merge or remove commands",
+			"%d commands across %d files: the installer refuses more than %d", total, len(files), MaxCommands)
+	}
 	l.installVerb()
 	l.required()
-	for _, c := range f.Commands {
-		switch v := c.(type) {
-		case *Install:
-			l.install(v)
-		case *Rootpw:
-			l.rootpw(v)
-		case *Network:
-			l.network(v)
-		case *Clearpart:
-			l.clearpart(v)
-		case *Section:
-			l.section(v)
+	for _, f := range files {
+		l.cur = f
+		for _, c := range f.Commands {
+			switch v := c.(type) {
+			case *Install:
+				l.install(v)
+			case *Rootpw:
+				l.rootpw(v)
+			case *Network:
+				l.network(v)
+			case *Clearpart:
+				l.clearpart(v)
+			case *Section:
+				l.section(v)
+			}
+			l.gates(c, o.ESXi)
 		}
-		l.gates(c, o.ESXi)
 	}
 	sortFindings(l.out)
 	return l.out
 }
 
-// Check parses nothing: it lints f and returns ErrorsOf the findings.
+// Check lints f and returns ErrorsOf the findings.
 func Check(f *File, o LintOptions) error { return ErrorsOf(f.Name, Lint(f, o)) }
 
+// CheckModel is Check for a model built in code: it renders f, parses the
+// text as the installer would and lints that, so values only the
+// installer's parser validates (addresses, VLAN IDs, serial numbers) are
+// checked too. Line numbers refer to the rendered text. A model that
+// cannot be rendered is an error wrapping ErrUnrenderable.
+func CheckModel(f *File, o LintOptions) error {
+	b, err := f.Render()
+	if err != nil {
+		return err
+	}
+	name := f.Name
+	if name == "" {
+		name = "kickstart"
+	}
+	back, err := Parse(bytes.NewReader(b), name+" (rendered)")
+	if err != nil {
+		return err
+	}
+	return ErrorsOf(back.Name, Lint(back, o))
+}
+
 type linter struct {
-	file *File
-	out  []Finding
+	files      []*File
+	cur        *File    // the file the current command is in
+	unresolved []string // %include paths whose content is not known
+	out        []Finding
+}
+
+func (l *linter) reported(rule string) bool {
+	for _, f := range l.out {
+		if f.Rule == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *linter) add(c Command, rule string, sev Severity, fix, format string, a ...any) {
-	line, kw := 0, ""
+	line, kw := 0, "-"
 	if c != nil {
 		line, kw = c.LineNo(), c.Keyword()
 	}
-	l.out = append(l.out, Finding{File: l.file.Name, Line: line, Command: kw, Rule: rule, Severity: sev,
+	l.out = append(l.out, Finding{File: l.cur.Name, Line: line, Command: kw, Rule: rule, Severity: sev,
 		Message: fmt.Sprintf(format, a...), Fix: fix})
 }
 
+// missing reports a required command that no file has. With unresolved
+// includes it may come from one of them, so it is only a warning.
+func (l *linter) missing(command, rule, msg, fix string) {
+	sev := Error
+	if len(l.unresolved) > 0 {
+		sev = Warning
+		msg += fmt.Sprintf(" (unless %%include %s provides it)", strings.Join(l.unresolved, ", "))
+	}
+	l.out = append(l.out, Finding{File: l.files[0].Name, Command: command, Rule: rule, Severity: sev, Message: msg, Fix: fix})
+}
+
+// inFile pairs a command with the file it is in.
+type inFile[T any] struct {
+	file *File
+	cmd  T
+}
+
+func (l *linter) installs() []inFile[*Install] {
+	var out []inFile[*Install]
+	for _, f := range l.files {
+		for _, i := range f.InstallCommands() {
+			out = append(out, inFile[*Install]{f, i})
+		}
+	}
+	return out
+}
+
+func (l *linter) has(keyword string) bool {
+	for _, f := range l.files {
+		if f.Has(keyword) {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *linter) installVerb() {
-	verbs := l.file.InstallCommands()
+	verbs := l.installs()
 	switch {
 	case len(verbs) == 0:
-		l.out = append(l.out, Finding{File: l.file.Name, Command: "install", Rule: "install-verb", Severity: Error,
-			Message: "no install, upgrade or installorupgrade command: the installer has nothing to do",
-			Fix:     "add: install --firstdisk --overwritevmfs"})
+		l.missing("install", "install-verb", "no install, upgrade or installorupgrade command: the installer has nothing to do",
+			"add: install --firstdisk --overwritevmfs")
 	case len(verbs) > 1:
-		seen := map[Verb]bool{verbs[0].Verb: true}
+		seen := map[Verb]bool{verbs[0].cmd.Verb: true}
 		for _, v := range verbs[1:] {
-			if seen[v.Verb] {
+			if seen[v.cmd.Verb] && v.file == verbs[0].file {
 				continue // the parser reported the duplicate-command
 			}
-			seen[v.Verb] = true
-			l.add(v, "install-verb", Error, "keep exactly one install, upgrade or installorupgrade",
-				"second install verb (first on line %d): the installer refuses more than one", verbs[0].Line)
+			seen[v.cmd.Verb] = true
+			l.cur = v.file
+			l.add(v.cmd, "install-verb", Error, "keep exactly one install, upgrade or installorupgrade",
+				"second install verb (first in %s line %d): the installer refuses more than one", verbs[0].file.Name, verbs[0].cmd.Line)
 		}
 	}
 }
 
+// verb is the install verb in use, "" when none.
+func (l *linter) verb() Verb {
+	if v := l.installs(); len(v) > 0 {
+		return Verb(v[len(v)-1].cmd.Keyword())
+	}
+	return ""
+}
+
 func (l *linter) required() {
-	upgrade := false
-	if i := l.file.Install(); i != nil && i.Verb == VerbUpgrade {
-		upgrade = true
+	if l.verb() != VerbUpgrade && !l.has("vmaccepteula") {
+		l.missing("vmaccepteula", "accepteula-missing", "no vmaccepteula: the installer refuses to install without accepting the EULA",
+			"add a line: vmaccepteula")
 	}
-	if !upgrade && !l.file.Has("vmaccepteula") {
-		l.out = append(l.out, Finding{File: l.file.Name, Command: "vmaccepteula", Rule: "accepteula-missing", Severity: Error,
-			Message: "no vmaccepteula: the installer refuses to install without accepting the EULA",
-			Fix:     "add a line: vmaccepteula"})
-	}
-	if !l.file.Has("rootpw") {
-		l.out = append(l.out, Finding{File: l.file.Name, Command: "rootpw", Rule: "rootpw-missing", Severity: Error,
-			Message: "no rootpw: the installer requires a root password",
-			Fix:     "add: rootpw --iscrypted <SHA-512 hash> (or render one from a plaintext Secret)"})
+	if !l.has("rootpw") {
+		l.missing("rootpw", "rootpw-missing", "no rootpw: the installer requires a root password",
+			"add: rootpw --iscrypted <SHA-512 hash> (or render one from a plaintext Secret)")
 	}
 }
 
@@ -223,7 +332,7 @@ func (l *linter) clearpart(c *Clearpart) {
 		l.add(c, "clearpart-selector", Error, "add --alldrives, --firstdisk, --drives= or --ignoredrives=",
 			"clearpart names no disks: the installer refuses it")
 	}
-	if l.file.Install() == nil || l.file.Install().Verb != VerbInstall {
+	if l.verb() != VerbInstall {
 		l.add(c, "requires-install", Error, "use install, or drop clearpart", "clearpart works only with install")
 	}
 }
@@ -234,7 +343,7 @@ func (l *linter) section(s *Section) {
 		if len(w) == 0 || line[0] == ' ' || line[0] == '\t' || !looksLikeCommand(w) {
 			continue
 		}
-		l.out = append(l.out, Finding{File: l.file.Name, Line: s.Line + 1 + n, Command: s.Keyword(), Rule: "command-in-body",
+		l.out = append(l.out, Finding{File: l.cur.Name, Line: s.Line + 1 + n, Command: s.Keyword(), Rule: "command-in-body",
 			Severity: Warning,
 			Message:  fmt.Sprintf("%q is a kickstart command inside the %s body: the installer runs it as script, not as a command", w[0], s.Kind),
 			Fix:      "move kickstart commands before the first section"})

@@ -115,6 +115,8 @@ func TestLintRules(t *testing.T) {
 		{"bad ip", ok + "network --bootproto=static --ip=192.0.2.300 --netmask=255.255.255.0 --gateway=192.0.2.1\n", esxi80, "bad-value"},
 		{"bad netmask", ok + "network --bootproto=static --ip=192.0.2.3 --netmask=255.0.255.0 --gateway=192.0.2.1\n", esxi80, "bad-value"},
 		{"bad vlan", ok + "network --vlanid=4096\n", esxi80, "bad-value"},
+		{"bad hostname", ok + "network --bootproto=static --ip=192.0.2.3 --netmask=255.255.255.0 --gateway=192.0.2.1 --hostname=-esx_1\n", esxi80, "bad-value"},
+		{"bad nameserver", ok + "network --bootproto=static --ip=192.0.2.3 --netmask=255.255.255.0 --gateway=192.0.2.1 --nameserver=192.0.2.1,x\n", esxi80, "bad-value"},
 		{"space separated", ok + "network --bootproto dhcp\n", esxi80, "space-separated-value"},
 		{"dpupcislots on 8.0", "vmaccepteula\nrootpw VMware1!x\ninstall --firstdisk --dpupcislots=0000:3b:00.0\n", esxi80, ""},
 		{"dpupcislots on 7.0", "vmaccepteula\nrootpw VMware1!x\ninstall --firstdisk --dpupcislots=0000:3b:00.0\n", LintOptions{ESXi: Version{7, 0, 3}}, "version-gated"},

@@ -239,56 +239,47 @@ func (*Include) Keyword() string   { return "%include" }
 func (s *Section) Keyword() string { return string(s.Kind) }
 func (r *Raw) Keyword() string     { return r.Name }
 
-// InstallCommands returns every install, upgrade and installorupgrade.
-func (f *File) InstallCommands() []*Install {
-	var out []*Install
+// ofType returns the commands of type T in file order.
+func ofType[T Command](f *File) []T {
+	var out []T
 	for _, c := range f.Commands {
-		if i, ok := c.(*Install); ok {
-			out = append(out, i)
+		if v, ok := c.(T); ok {
+			out = append(out, v)
 		}
 	}
 	return out
 }
 
-// Install returns the install verb the installer uses (the only one in a
-// valid file), or nil.
-func (f *File) Install() *Install {
-	all := f.InstallCommands()
+// lastOf returns the last command of type T (the installer uses the
+// latest of a repeated command), or the zero T.
+func lastOf[T Command](f *File) T {
+	var zero T
+	all := ofType[T](f)
 	if len(all) == 0 {
-		return nil
+		return zero
 	}
 	return all[len(all)-1]
 }
 
-// Rootpw returns the last rootpw (the installer uses the latest), or nil.
-func (f *File) Rootpw() *Rootpw {
-	var r *Rootpw
-	for _, c := range f.Commands {
-		if v, ok := c.(*Rootpw); ok {
-			r = v
-		}
-	}
-	return r
-}
+// InstallCommands returns every install, upgrade and installorupgrade.
+func (f *File) InstallCommands() []*Install { return ofType[*Install](f) }
 
-// Network returns the last network command (the installer uses the
-// latest), or nil.
-func (f *File) Network() *Network {
-	var n *Network
-	for _, c := range f.Commands {
-		if v, ok := c.(*Network); ok {
-			n = v
-		}
-	}
-	return n
-}
+// Install returns the install verb the installer uses (the only one in a
+// valid file), or nil.
+func (f *File) Install() *Install { return lastOf[*Install](f) }
+
+// Rootpw returns the last rootpw (the installer uses the latest), or nil.
+func (f *File) Rootpw() *Rootpw { return lastOf[*Rootpw](f) }
+
+// Network returns the last network command, or nil.
+func (f *File) Network() *Network { return lastOf[*Network](f) }
 
 // Sections returns the sections of one kind in file order, the order the
 // installer runs them in.
 func (f *File) Sections(kind SectionKind) []*Section {
 	var out []*Section
-	for _, c := range f.Commands {
-		if s, ok := c.(*Section); ok && s.Kind == kind {
+	for _, s := range ofType[*Section](f) {
+		if s.Kind == kind {
 			out = append(out, s)
 		}
 	}
@@ -296,15 +287,7 @@ func (f *File) Sections(kind SectionKind) []*Section {
 }
 
 // Includes returns the %include commands in file order.
-func (f *File) Includes() []*Include {
-	var out []*Include
-	for _, c := range f.Commands {
-		if s, ok := c.(*Include); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+func (f *File) Includes() []*Include { return ofType[*Include](f) }
 
 // Has reports whether a command with the canonical keyword is present.
 func (f *File) Has(keyword string) bool {
@@ -314,4 +297,29 @@ func (f *File) Has(keyword string) bool {
 		}
 	}
 	return false
+}
+
+// Interpreter names.
+const (
+	InterpreterBusybox = "busybox"
+	InterpreterPython  = "python"
+)
+
+// EffectiveInterpreter is the interpreter the installer uses: busybox
+// when none is given.
+func (s *Section) EffectiveInterpreter() string {
+	if s.Interpreter == "" {
+		return InterpreterBusybox
+	}
+	return s.Interpreter
+}
+
+// Shebang is the first line the installer puts on the script file it
+// writes for the section (weasel script.py, confirmed for 6.7; 7.0/8.0
+// ship python 3 at the same path).
+func (s *Section) Shebang() string {
+	if s.EffectiveInterpreter() == InterpreterPython {
+		return "#!/usr/bin/python"
+	}
+	return "#!/bin/sh -l"
 }

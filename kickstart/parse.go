@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +74,8 @@ func (p *parser) add(line int, command, rule string, sev Severity, fix, format s
 }
 
 func (p *parser) run() {
-	continuationOf := 0 // line number whose trailing backslash ran into this line
+	continuationOf := 0       // line number whose trailing backslash ran into this line
+	cutBy := map[int]string{} // line index -> section whose body it ended
 	for i := 0; i < len(p.lines); i++ {
 		ln := i + 1
 		line := p.lines[i]
@@ -113,10 +115,16 @@ func (p *parser) run() {
 					"an unquoted '#' starts a comment, so the installer ignores the rest of the line")
 			}
 		}
+		section, endedBody := cutBy[i]
+		if endedBody && !isSectionKeyword(cmd) {
+			p.add(ln, cmd, "section-cut", Error, "indent the line or rewrite it so it does not start with a section keyword",
+				"this line starts with %q, so the installer ends the %s body here and reads the rest as commands",
+				keywordPrefix(line), section)
+		}
 		spec := grammar[cmd]
 		if spec == nil {
 			p.file.Commands = append(p.file.Commands, &Raw{Base: Base{Line: ln}, Name: cmd, Args: nonEmpty(lt.tokens[1:]), Kind: RawUnknown})
-			if !prevContinued {
+			if !prevContinued && !endedBody {
 				p.add(ln, cmd, "unknown-command", Warning, "remove it or fix the spelling",
 					"unknown command %q: the installer warns and ignores it", cmd)
 			}
@@ -133,6 +141,9 @@ func (p *parser) run() {
 				i = next // skip it, as the installer does
 			} else {
 				i = next - 1
+				if next < len(p.lines) {
+					cutBy[next] = spec.name
+				}
 			}
 		}
 		p.nCommands++
@@ -164,6 +175,25 @@ func (p *parser) run() {
 		b := p.branch(spec, cmd, args, ln, secretLine)
 		p.file.Commands = append(p.file.Commands, typed(spec, cmd, b, ln))
 	}
+}
+
+// isSectionKeyword: a command that legitimately starts a line after a
+// script body (a section, an include, or a deprecated section keyword).
+func isSectionKeyword(cmd string) bool {
+	switch cmd {
+	case "%pre", "%post", "%firstboot", "%include", "include", "%packages", "%vmlicense_text":
+		return true
+	}
+	return false
+}
+
+func keywordPrefix(line string) string {
+	for _, k := range sectionKeywordPrefixes {
+		if strings.HasPrefix(line, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // nonEmpty returns nil for an empty slice so parsed and built models compare equal.
@@ -243,13 +273,7 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 	// Deprecated hanging words (install cdrom) are dropped with a warning.
 	kept := extras[:0]
 	for _, e := range extras {
-		deprecatedWord := false
-		for _, w := range spec.deprecatedWords {
-			if e.arg == w {
-				deprecatedWord = true
-			}
-		}
-		if deprecatedWord {
+		if slices.Contains(spec.deprecatedWords, e.arg) {
 			p.add(ln, cmd, "deprecated-argument", Warning, "remove it", "%q is deprecated for %s", e.arg, spec.name)
 			continue
 		}
@@ -315,12 +339,12 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 			if secretLine {
 				val = ""
 			}
-			p.add(ln, cmd, "bad-value", sev, fix4(spec.name, t.key), "invalid value%s for %s: %s", val, t.key, what)
+			p.add(ln, cmd, "bad-value", sev, valueFix(spec.name, t.key), "invalid value%s for %s: %s", val, t.key, what)
 			continue
 		}
 		if a.validate != nil {
 			if err := a.validate(t.val); err != nil {
-				p.add(ln, cmd, "bad-value", Error, fix4(spec.name, t.key), "%s: %v", t.key, err)
+				p.add(ln, cmd, "bad-value", Error, valueFix(spec.name, t.key), "%s: %v", t.key, err)
 			}
 		}
 		if a.deprecated {
@@ -401,7 +425,8 @@ func (p *parser) branch(spec *cmdSpec, cmd string, args []string, ln int, secret
 	return b
 }
 
-func fix4(cmd, key string) string {
+// valueFix says how to write a valid value for an option.
+func valueFix(cmd, key string) string {
 	switch key {
 	case "--interpreter":
 		return "use --interpreter=busybox or --interpreter=python"

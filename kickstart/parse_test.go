@@ -174,3 +174,16 @@ func TestParseRejectsHugeInput(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestSectionInterpreter(t *testing.T) {
+	for _, tc := range []struct{ in, eff, shebang string }{
+		{"", "busybox", "#!/bin/sh -l"},
+		{"busybox", "busybox", "#!/bin/sh -l"},
+		{"python", "python", "#!/usr/bin/python"},
+	} {
+		s := &Section{Kind: SectionFirstboot, Interpreter: tc.in}
+		if s.EffectiveInterpreter() != tc.eff || s.Shebang() != tc.shebang {
+			t.Errorf("%q: %s %s", tc.in, s.EffectiveInterpreter(), s.Shebang())
+		}
+	}
+}

@@ -167,12 +167,13 @@ func Golden(o GoldenOptions) (*File, error) {
 	}
 	f.Commands = append(f.Commands, &Section{Kind: SectionFirstboot, Interpreter: "busybox", Body: body})
 
-	// Render once to refuse what the installer would read differently
-	// (a post command starting with "include" would end the section).
-	if _, err := f.Render(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPreset, err)
-	}
-	if err := Check(f, LintOptions{ESXi: v}); err != nil {
+	// Check what the installer will read: the rendered text. Render
+	// refuses what it would read differently (a post command starting
+	// with "include" would end the section).
+	if err := CheckModel(f, LintOptions{ESXi: v}); err != nil {
+		if errors.Is(err, ErrUnrenderable) {
+			return nil, fmt.Errorf("%w: %w", ErrPreset, err)
+		}
 		return nil, err
 	}
 	return f, nil

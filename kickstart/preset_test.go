@@ -104,3 +104,29 @@ func TestGoldenPresetRefusesBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// CheckModel validates what only the installer's parser checks, for
+// models built in code.
+func TestCheckModel(t *testing.T) {
+	f, err := Golden(GoldenOptions{RootPassword: secret.New("VMware1!golden")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckModel(f, esxi80); err != nil {
+		t.Fatal(err)
+	}
+	f.Network().BootProto = BootProtoStatic
+	f.Network().IP, f.Network().Netmask, f.Network().Gateway = "192.0.2.300", "255.255.255.0", "192.0.2.1"
+	if err := Check(f, esxi80); err != nil {
+		t.Fatalf("model lint sees no parser findings, got %v", err)
+	}
+	err = CheckModel(f, esxi80)
+	var le *LintError
+	if !errors.As(err, &le) || len(le.Findings) != 1 || le.Findings[0].Rule != "bad-value" || le.Findings[0].Line != 4 {
+		t.Fatalf("CheckModel = %v", err)
+	}
+	f.Commands = append(f.Commands, &Reboot{})
+	if err := CheckModel(f, esxi80); !errors.Is(err, ErrUnrenderable) {
+		t.Fatalf("command after sections: %v", err)
+	}
+}

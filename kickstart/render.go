@@ -3,6 +3,7 @@ package kickstart
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -164,11 +165,7 @@ func (w *opts) extra(xs []string) {
 		}
 		k, _, _ := strings.Cut(x, "=")
 		_, known := w.spec.args[k]
-		deprecatedWord := false
-		for _, d := range w.spec.deprecatedWords {
-			deprecatedWord = deprecatedWord || d == x
-		}
-		if known || deprecatedWord || (w.spec.hanging != nil && !strings.HasPrefix(x, "-")) {
+		if known || slices.Contains(w.spec.deprecatedWords, x) || (w.spec.hanging != nil && !strings.HasPrefix(x, "-")) {
 			w.err = fmt.Errorf("extra argument %q would be read as a known argument: %w", x, ErrUnrenderable)
 			return
 		}

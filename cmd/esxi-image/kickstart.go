@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,7 @@ func newKickstartCmd() *cobra.Command {
 }
 
 func newKickstartLintCmd() *cobra.Command {
-	var esxi, format string
+	var esxi, format, includeRoot string
 	var strict bool
 	c := &cobra.Command{
 		Use:   "lint FILE",
@@ -35,7 +36,10 @@ finding per line:
 
   FILE:LINE: COMMAND: RULE: SEVERITY: MESSAGE; fix: FIX
 
-Exits 1 when there is an error finding (with --strict, any finding).`,
+Exits 1 when there is an error finding (with --strict, any finding).
+With --include-root DIR, %include files are read from DIR (installer path
+/tmp/x.cfg = DIR/tmp/x.cfg) and checked together with FILE; without it a
+command that an %include may provide is only a warning.`,
 		Example: `  esxi-image kickstart lint ks.cfg
   esxi-image kickstart lint --esxi 7.0.3 ks.cfg
   curl -s http://10.0.0.1/ks.cfg | esxi-image kickstart lint - --format json`,
@@ -64,7 +68,20 @@ Exits 1 when there is an error finding (with --strict, any finding).`,
 			if err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
 			}
-			findings := kickstart.Lint(ks, kickstart.LintOptions{ESXi: v})
+			opts := kickstart.LintOptions{ESXi: v}
+			findings := kickstart.Lint(ks, opts)
+			if includeRoot != "" {
+				files, err := kickstart.ResolveIncludes(ks, func(p string) (io.ReadCloser, error) {
+					if !strings.HasPrefix(p, "/") {
+						return nil, fmt.Errorf("only local paths can be read under --include-root, not %q", p)
+					}
+					return os.Open(filepath.Join(includeRoot, filepath.FromSlash(p)))
+				})
+				if err != nil {
+					return &cli.ExitError{Code: 1, Err: err}
+				}
+				findings = kickstart.LintResolved(files, opts)
+			}
 			out := cmd.OutOrStdout()
 			if format == "json" {
 				if findings == nil {
@@ -97,6 +114,7 @@ Exits 1 when there is an error finding (with --strict, any finding).`,
 	c.Flags().StringVar(&esxi, "esxi", cli.Env("ESXI_VERSION", "8.0"), cli.EnvUsage("target ESXi release for version-gated options (8.0, 7.0.3)", "ESXI_VERSION"))
 	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	c.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
+	c.Flags().StringVar(&includeRoot, "include-root", "", "read %include files under this directory and lint them with FILE")
 	return c
 }
 

@@ -152,3 +152,27 @@ func TestKickstartRender(t *testing.T) {
 		t.Fatalf("weak password: exit %d stderr %q", code, errOut)
 	}
 }
+
+func TestKickstartLintIncludeRoot(t *testing.T) {
+	dir := t.TempDir()
+	ks := filepath.Join(dir, "ks.cfg")
+	if err := os.WriteFile(ks, []byte("vmaccepteula\nrootpw VMware1!x\n%include /tmp/disk.cfg\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := run(t, nil, "kickstart", "lint", ks)
+	if code != 0 || !strings.Contains(out, "install-verb: warning:") {
+		t.Fatalf("unresolved: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := run(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 1 || !strings.Contains(errOut, "/tmp/disk.cfg") {
+		t.Fatalf("missing include: exit %d %s", code, errOut)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "disk.cfg"), []byte("install --firstdisk --overwritevmfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 0 || out != "" {
+		t.Fatalf("resolved: exit %d\n%s%s", code, out, errOut)
+	}
+}
