@@ -67,7 +67,9 @@ func validChars(s string) bool {
 	return true
 }
 
-func upperPath(p string) string { return "/" + strings.ToUpper(strings.TrimPrefix(path.Clean("/"+p), "/")) }
+func upperPath(p string) string {
+	return "/" + strings.ToUpper(strings.TrimPrefix(path.Clean("/"+p), "/"))
+}
 
 // Create writes a bootable ISO at dst from files. When /ISOLINUX.BIN and
 // /EFIBOOT.IMG are present it adds both El Torito entries the way ESXi's
@@ -104,7 +106,9 @@ func newStage(dst string) (*stage, error) {
 
 func (s *stage) cleanup() { os.RemoveAll(s.dir) }
 
-func (s *stage) local(p string) string { return filepath.Join(s.dir, filepath.FromSlash(strings.TrimPrefix(p, "/"))) }
+func (s *stage) local(p string) string {
+	return filepath.Join(s.dir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+}
 
 func (s *stage) add(f File) error {
 	p := upperPath(f.Path)
