@@ -90,7 +90,7 @@ func open(f *os.File, name string) (*ISO, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %s", name, ErrNotISO, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	i := &ISO{f: f, fs: fs, name: name, size: size, volumeID: strings.TrimSpace(string(pvd[40:72]))}
+	i := &ISO{f: f, fs: fs, name: name, size: size, volumeID: strings.TrimRight(string(pvd[40:72]), " \x00")}
 	if err := i.walk("."); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", name, ErrNotISO, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+	"golang.org/x/sys/unix"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
 )
@@ -196,6 +197,11 @@ func (s *stage) build(dst string, opt CreateOptions) error {
 	if err := fs.Finalize(iso9660.FinalizeOptions{VolumeIdentifier: vol, ElTorito: et}); err != nil {
 		return fmt.Errorf("write iso %s: %w", dst, err)
 	}
+	// go-diskfs pads the volume identifier with NULs; ECMA-119 (and
+	// ESXi's own ISO) pad with spaces.
+	if _, err := tmp.WriteAt([]byte(fmt.Sprintf("%-32s", vol)), 16*blockSize+40); err != nil {
+		return fmt.Errorf("write volume id: %w", err)
+	}
 	if !opt.ModTime.IsZero() {
 		if err := stampPVD(tmp, opt.ModTime); err != nil {
 			return err
@@ -291,7 +297,7 @@ func Remaster(src, dst string, opt RemasterOptions) error {
 		if err := os.MkdirAll(filepath.Dir(st.local(p)), 0o755); err != nil {
 			return err
 		}
-		if err := writeFrom(st.local(p), io.NewSectionReader(in.f, int64(fi.LBA)*blockSize, fi.Size)); err != nil {
+		if err := copyRange(st.local(p), in.f, int64(fi.LBA)*blockSize, fi.Size); err != nil {
 			return fmt.Errorf("copy %s: %w", fi.Path, err)
 		}
 		st.files[p] = true
@@ -352,4 +358,33 @@ func checkKickstartPath(c *bootcfg.Config, files map[string]bool) error {
 		return fmt.Errorf("kernelopt ks=%s: no file %s on the ISO%s", ks.Value, p, hint)
 	}
 	return nil
+}
+
+// copyRange copies size bytes at off of src into a new file dst with
+// copy_file_range, so the data moves inside the kernel (or is reflinked
+// by file systems that can); it falls back to a plain copy.
+func copyRange(dst string, src *os.File, off, size int64) error {
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	done := int64(0)
+	for done < size {
+		o := off + done
+		n, err := unix.CopyFileRange(int(src.Fd()), &o, int(out.Fd()), nil, int(size-done), 0)
+		if err != nil || n == 0 {
+			break
+		}
+		done += int64(n)
+	}
+	if done < size {
+		if _, err := out.Seek(done, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(out, io.NewSectionReader(src, off+done, size-done), make([]byte, 1<<20)); err != nil {
+			return err
+		}
+	}
+	return out.Close()
 }
