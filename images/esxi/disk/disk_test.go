@@ -296,3 +296,38 @@ func FuzzReadTable(f *testing.F) {
 		}
 	})
 }
+
+func TestInstall6x(t *testing.T) {
+	tooltest.Need(t, "sgdisk", "fsck.fat", "mtype")
+	cfg, _ := bootcfg.ParseBytes([]byte("bootstate=0\nkernel=tboot.b00\nmodules=b.b00 --- k.b00 --- state.tgz\nbuild=6.0.0-3620759\nupdated=2\n"))
+	spec := Spec{Family: Family6, Seed: []byte("6x"), Bank1: BankSpec{Files: []File{{"/tboot.b00", []byte("t")}, {"/b.b00", []byte("b")}, {"/k.b00", []byte("k")}, {"/state.tgz", []byte("s")}}, BootCfg: cfg}}
+	img := filepath.Join(t.TempDir(), "esxi6.raw")
+	l, err := CreateImage(img, 16<<30, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := tooltest.Run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
+		t.Fatalf("sgdisk -v:\n%s", out)
+	}
+	for _, p := range l.Partitions {
+		if p.IsFAT() {
+			tooltest.Fsck(t, img, p.Offset(), p.Size())
+		}
+	}
+	d, err := Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	info := d.Inspect()
+	if info.Family != Family6 || info.Version != "6.0.0" || len(info.Partitions) != 8 {
+		t.Fatalf("6.x inspect: %+v", info)
+	}
+	if p, _ := d.Layout.Part(8); p.Role != RoleStore {
+		t.Fatalf("partition 8 role %s", p.Role)
+	}
+	b5, _ := l.Part(5)
+	if got := tooltest.Run(t, "mtype", "-i", tooltest.MSpec(img, b5.Offset()), "::tboot.b00"); got != "t" {
+		t.Fatalf("mtype tboot.b00 = %q", got)
+	}
+}
