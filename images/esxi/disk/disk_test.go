@@ -2,11 +2,16 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
@@ -329,5 +334,45 @@ func TestInstall6x(t *testing.T) {
 	b5, _ := l.Part(5)
 	if got := tooltest.Run(t, "mtype", "-i", tooltest.MSpec(img, b5.Offset()), "::tboot.b00"); got != "t" {
 		t.Fatalf("mtype tboot.b00 = %q", got)
+	}
+}
+
+// craftedGPT is a 32 KiB disk whose valid GPT header claims 4 million
+// partition entries.
+func craftedGPT() []byte {
+	b := make([]byte, 64*512)
+	h := b[512:]
+	copy(h, "EFI PART")
+	binary.LittleEndian.PutUint32(h[8:], 0x00010000)
+	binary.LittleEndian.PutUint32(h[12:], 92)
+	binary.LittleEndian.PutUint64(h[24:], 1)
+	binary.LittleEndian.PutUint64(h[32:], 63)
+	binary.LittleEndian.PutUint64(h[72:], 2)
+	binary.LittleEndian.PutUint32(h[80:], 4_000_000)
+	binary.LittleEndian.PutUint32(h[84:], 128)
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h[:92]))
+	return b
+}
+
+func TestCraftedGPTRefusedBeforeGoDiskfs(t *testing.T) {
+	b := craftedGPT()
+	_, err := ReadTable(bytes.NewReader(b), int64(len(b)))
+	if !errors.Is(err, ErrNotESXi) || !strings.Contains(err.Error(), "lists 4000000 entries of 128 bytes, want at most 1024 of 128") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestUpstreamGPTAllocatesFromHeader documents why ReadTable checks the
+// header first: go-diskfs v1.9.4 allocates entries*size bytes as the
+// header says (488 MiB here; with the maximum count, hundreds of GiB).
+// When it fails, upstream bounded the allocation.
+func TestUpstreamGPTAllocatesFromHeader(t *testing.T) {
+	b := craftedGPT()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, _ = gpt.Read(&readerFile{r: bytes.NewReader(b), size: int64(len(b))}, 512, 512)
+	runtime.ReadMemStats(&m1)
+	if got := (m1.TotalAlloc - m0.TotalAlloc) >> 20; got < 400 {
+		t.Fatalf("go-diskfs allocated only %d MiB for a crafted header: upstream fixed it", got)
 	}
 }
