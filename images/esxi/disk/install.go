@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
@@ -48,6 +49,9 @@ type Spec struct {
 	Boot        []File    // partition 1 (safeboot, mboot, EFI/BOOT/BOOTX64.EFI ...)
 	Bank1       BankSpec  // partition 5
 	Bank2       *BankSpec // partition 6; nil = formatted, stamped, empty
+	// ModTime stamps every file written; zero uses the current time, or a
+	// fixed date when Seed is set (so the same spec gives the same bytes).
+	ModTime time.Time
 }
 
 // ErrVerify is returned when the written disk does not read back as
@@ -73,6 +77,10 @@ func Install(f *os.File, spec Spec) (Layout, error) {
 		return Layout{}, fmt.Errorf("install: %w", err)
 	}
 	ids := newIDs(spec.Seed)
+	mtime := spec.ModTime
+	if mtime.IsZero() && spec.Seed != nil {
+		mtime = time.Date(2024, 6, 25, 0, 0, 0, 0, time.UTC)
+	}
 
 	// 1. Wipe the first MiB and the last 33 sectors (backup GPT).
 	if _, err := f.WriteAt(make([]byte, mib), 0); err != nil {
@@ -114,6 +122,7 @@ func Install(f *os.File, spec Spec) (Layout, error) {
 		if long {
 			v.AllowLongNames()
 		}
+		v.SetModTime(mtime)
 		for _, file := range files {
 			if err := v.WriteFile(file.Name, file.Data); err != nil {
 				return err
