@@ -297,3 +297,41 @@ func TestCorruptDirectoriesAreOneLine(t *testing.T) {
 		}
 	}
 }
+
+// An installer ISO rebuilt the way VMware documents it (genisoimage with
+// Joliet and Rock Ridge) must open and remaster too: the ISO9660 names
+// are still 8.3, with Rock Ridge data in the directory records.
+func TestRemasterGenisoimageISO(t *testing.T) {
+	tooltest.Need(t, "genisoimage", "xorriso", "isoinfo")
+	files, err := fixture.ISOFiles(fixture.ISOOptions{Shape: fixture.ESXi70U3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for _, f := range files {
+		p := filepath.Join(tree, filepath.FromSlash(f.Path))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, f.Data, 0o644)
+	}
+	src := filepath.Join(dir, "vmware.iso")
+	tooltest.Run(t, "genisoimage", "-quiet", "-relaxed-filenames", "-J", "-R", "-o", src, "-b", "ISOLINUX.BIN", "-c", "BOOT.CAT",
+		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", "-eltorito-alt-boot", "-e", "EFIBOOT.IMG", "-no-emul-boot", tree)
+	img, err := iso.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := img.Inspect()
+	img.Close()
+	if err != nil || info.Build != "7.0.3-0.5.18825058" || len(info.ElTorito) != 2 || !info.ElTorito[0].BootTable {
+		t.Fatalf("inspect genisoimage ISO: %+v %v", info, err)
+	}
+	dst := filepath.Join(dir, "out.iso")
+	if err := iso.Remaster(src, dst, iso.RemasterOptions{Add: []iso.File{{Path: "/KS.CFG", Data: []byte("vmaccepteula\n")}}, KernelOpt: "runweasel ks=cdrom:/KS.CFG"}); err != nil {
+		t.Fatal(err)
+	}
+	checkElTorito(t, dst)
+	if out := tooltest.Run(t, "isoinfo", "-i", dst, "-x", "/EFI/BOOT/BOOT.CFG;1"); !strings.Contains(out, "kernelopt=runweasel ks=cdrom:/KS.CFG\n") {
+		t.Fatalf("EFI BOOT.CFG:\n%s", out)
+	}
+}
