@@ -32,7 +32,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+// runBin runs the built binary as an operator would (the in-process run helper
+// lives in esxi_image_test.go).
+func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -52,7 +54,7 @@ func run(t *testing.T, env []string, args ...string) (stdout, stderr string, cod
 
 func TestKickstartLintFiveMistakes(t *testing.T) {
 	const file = "../../kickstart/testdata/lint/five-mistakes.cfg"
-	out, errOut, code := run(t, nil, "kickstart", "lint", file, "--esxi", "8.0")
+	out, errOut, code := runBin(t, nil, "kickstart", "lint", file, "--esxi", "8.0")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 	}
@@ -89,13 +91,13 @@ func TestKickstartLintCleanAndStdin(t *testing.T) {
 	}
 	// Warnings pass unless --strict.
 	const warn = "../../kickstart/testdata/edge/last-line-dropped.cfg"
-	if _, _, code := run(t, nil, "kickstart", "lint", warn); code != 0 {
+	if _, _, code := runBin(t, nil, "kickstart", "lint", warn); code != 0 {
 		t.Fatalf("warnings only: exit %d", code)
 	}
-	if _, _, code := run(t, nil, "kickstart", "lint", warn, "--strict"); code != 1 {
+	if _, _, code := runBin(t, nil, "kickstart", "lint", warn, "--strict"); code != 1 {
 		t.Fatalf("--strict: exit %d", code)
 	}
-	if _, _, code := run(t, []string{"ESXI_VERSION=7.0"}, "kickstart", "lint", "--esxi", "nope", warn); code != 2 {
+	if _, _, code := runBin(t, []string{"ESXI_VERSION=7.0"}, "kickstart", "lint", "--esxi", "nope", warn); code != 2 {
 		t.Fatalf("bad --esxi: exit %d", code)
 	}
 }
@@ -104,7 +106,7 @@ func TestKickstartRender(t *testing.T) {
 	const pw = "VMware1!golden"
 	dir := t.TempDir()
 	outFile := filepath.Join(dir, "ks.cfg")
-	stdout, errOut, code := run(t, []string{"ESXI_ROOT_PASSWORD=" + pw}, "kickstart", "render", "../../kickstart/examples/golden.hcl", "-o", outFile)
+	stdout, errOut, code := runBin(t, []string{"ESXI_ROOT_PASSWORD=" + pw}, "kickstart", "render", "../../kickstart/examples/golden.hcl", "-o", outFile)
 	if code != 0 || stdout != "" {
 		t.Fatalf("exit %d stdout %q stderr %q", code, stdout, errOut)
 	}
@@ -126,19 +128,19 @@ func TestKickstartRender(t *testing.T) {
 		t.Fatalf("install %+v", ks.Install())
 	}
 	// The rendered file is what lint accepts through the CLI too.
-	if _, e, code := run(t, nil, "kickstart", "lint", outFile); code != 0 {
+	if _, e, code := runBin(t, nil, "kickstart", "lint", outFile); code != 0 {
 		t.Fatalf("lint of rendered file: exit %d %s", code, e)
 	}
 
 	// JSON spec with a crypted password, to stdout.
-	stdout, errOut, code = run(t, nil, "kickstart", "render", "../../kickstart/examples/golden.json")
+	stdout, errOut, code = runBin(t, nil, "kickstart", "render", "../../kickstart/examples/golden.json")
 	if code != 0 || !strings.Contains(stdout, "install --disk=mpx.vmhba0:C0:T0:L0 --overwritevmfs\n") {
 		t.Fatalf("json spec: exit %d\n%s%s", code, stdout, errOut)
 	}
 
 	// Missing password variable: fails, writes nothing.
 	missing := filepath.Join(dir, "missing.cfg")
-	_, errOut, code = run(t, []string{"ESXI_ROOT_PASSWORD="}, "kickstart", "render", "../../kickstart/examples/golden.hcl", "-o", missing)
+	_, errOut, code = runBin(t, []string{"ESXI_ROOT_PASSWORD="}, "kickstart", "render", "../../kickstart/examples/golden.hcl", "-o", missing)
 	if code != 2 || !strings.Contains(errOut, "ESXI_ROOT_PASSWORD is not set") {
 		t.Fatalf("exit %d stderr %q", code, errOut)
 	}
@@ -147,7 +149,7 @@ func TestKickstartRender(t *testing.T) {
 	}
 
 	// Weak password: refused by the preset's policy check, never echoed.
-	_, errOut, code = run(t, []string{"ESXI_ROOT_PASSWORD=weakpassword"}, "kickstart", "render", "../../kickstart/examples/golden.hcl")
+	_, errOut, code = runBin(t, []string{"ESXI_ROOT_PASSWORD=weakpassword"}, "kickstart", "render", "../../kickstart/examples/golden.hcl")
 	if code != 1 || !strings.Contains(errOut, "rootpw-weak") || strings.Contains(errOut, "weakpassword") {
 		t.Fatalf("weak password: exit %d stderr %q", code, errOut)
 	}
@@ -159,11 +161,11 @@ func TestKickstartLintIncludeRoot(t *testing.T) {
 	if err := os.WriteFile(ks, []byte("vmaccepteula\nrootpw VMware1!x\n%include /tmp/disk.cfg\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, _, code := run(t, nil, "kickstart", "lint", ks)
+	out, _, code := runBin(t, nil, "kickstart", "lint", ks)
 	if code != 0 || !strings.Contains(out, "install-verb: warning:") {
 		t.Fatalf("unresolved: exit %d\n%s", code, out)
 	}
-	if _, errOut, code := run(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 1 || !strings.Contains(errOut, "/tmp/disk.cfg") {
+	if _, errOut, code := runBin(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 1 || !strings.Contains(errOut, "/tmp/disk.cfg") {
 		t.Fatalf("missing include: exit %d %s", code, errOut)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
@@ -172,7 +174,7 @@ func TestKickstartLintIncludeRoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "disk.cfg"), []byte("install --firstdisk --overwritevmfs\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, code := run(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 0 || out != "" {
+	if out, errOut, code := runBin(t, nil, "kickstart", "lint", ks, "--include-root", dir); code != 0 || out != "" {
 		t.Fatalf("resolved: exit %d\n%s%s", code, out, errOut)
 	}
 }
