@@ -139,6 +139,13 @@ func (p *Plan) String() string {
 			}
 		}
 	}
+	if ud := p.UserData.Reveal(); ud != "" {
+		if strings.HasPrefix(ud, "#cloud-config") {
+			b.WriteString("[userdata] #cloud-config: keys and names merged above; not executed\n")
+		} else {
+			fmt.Fprintf(&b, "[userdata] run the userdata script once (%d bytes, content %s)\n", len(ud), secret.Redacted)
+		}
+	}
 	if p.Empty() {
 		b.WriteString("nothing to change\n")
 	}
