@@ -14,13 +14,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi"
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/nopoll"
 )
 
 // Lease is what DHCP gave vmk0 on first boot (restored by --type=dhcp).
@@ -64,7 +64,8 @@ func New(macs ...string) *Host {
 
 // Load reads a host saved by Save.
 func Load(path string) (*Host, error) {
-	b, err := os.ReadFile(path)
+	// nopoll: fakeesx runs under the noepoll filter with the agent.
+	b, err := nopoll.ReadFile(path, 64<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -83,11 +84,7 @@ func (h *Host) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nopoll.WriteFileAtomic(path, b, 0o600)
 }
 
 // Snapshot returns a deep copy of the managed state.

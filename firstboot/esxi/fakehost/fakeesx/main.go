@@ -13,9 +13,11 @@ import (
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/nopoll"
 )
 
 func main() {
+	nopoll.DisableGC()
 	path := os.Getenv("FAKEESX_STATE")
 	if path == "" {
 		fmt.Fprintln(os.Stderr, "fakeesx: FAKEESX_STATE is not set")
