@@ -94,7 +94,7 @@ func Run(c Config) (int, *report.Result) {
 		// Same instance: verify only. Drift is reported, never "fixed":
 		// an operator may have changed the host on purpose.
 		for _, s := range p.Steps {
-			if s.Phase != plan.PhasePersist {
+			if s.Phase != plan.PhasePersist && !s.Unverified {
 				res.Drift = append(res.Drift, s.ID)
 			}
 		}

@@ -156,7 +156,7 @@ func TestFullRunThenVerifyThenNewInstance(t *testing.T) {
 	// Same instance again: reads only.
 	changes, backups, calls := r.host.Changes, r.host.Backups, len(r.host.Calls)
 	code, res = r.run(r.srv.url, 20*time.Second)
-	if code != ExitOK || res.Status != "verified" {
+	if code != ExitOK || res.Status != "verified" || len(res.Drift) != 0 {
 		t.Fatalf("second run: exit %d %+v", code, res)
 	}
 	if r.host.Changes != changes || r.host.Backups != backups {

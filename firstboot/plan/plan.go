@@ -97,6 +97,10 @@ type Step struct {
 	Phase   Phase    `json:"phase"`
 	Summary string   `json:"summary"`
 	Actions []Action `json:"actions"`
+	// Unverified steps issue idempotent commands whose current state the
+	// agent does not read (SSH and shell services): always run on a full
+	// run, never reported as drift.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // Check is the post-network reachability test.
@@ -245,18 +249,22 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 				Action{File: &FileWrite{Path: ShadowPath, Mode: 0o400, Content: secret.New(string(upd)), Summary: "root hash " + secret.Redacted}})
 		}
 	}
+	ensure := func(id, sum string, acts ...Action) {
+		add(id, PhaseSystem, sum, acts...)
+		p.Steps[len(p.Steps)-1].Unverified = true
+	}
 	if m.SSHEnabled != nil {
 		if *m.SSHEnabled {
-			add("ssh-service", PhaseSystem, "enable and start SSH", Action{Argv: []string{"vim-cmd", "hostsvc/enable_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_ssh"}})
+			ensure("ssh-service", "enable and start SSH", Action{Argv: []string{"vim-cmd", "hostsvc/enable_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_ssh"}})
 		} else {
-			add("ssh-service", PhaseSystem, "stop and disable SSH", Action{Argv: []string{"vim-cmd", "hostsvc/stop_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_ssh"}})
+			ensure("ssh-service", "stop and disable SSH", Action{Argv: []string{"vim-cmd", "hostsvc/stop_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_ssh"}})
 		}
 	}
 	if m.ShellEnabled != nil {
 		if *m.ShellEnabled {
-			add("esx-shell", PhaseSystem, "enable and start the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/enable_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_esx_shell"}})
+			ensure("esx-shell", "enable and start the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/enable_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_esx_shell"}})
 		} else {
-			add("esx-shell", PhaseSystem, "stop and disable the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/stop_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_esx_shell"}})
+			ensure("esx-shell", "stop and disable the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/stop_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_esx_shell"}})
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/httpc"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/metadata"
 )
@@ -338,5 +339,28 @@ func TestBootOptions(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: %q, want %q", opts, got, want)
 		}
+	}
+}
+
+func TestGuestinfoAndBootOptionsViaRunner(t *testing.T) {
+	meta, _ := os.ReadFile("../metadata/testdata/guestinfo-metadata.yaml")
+	h := fakehost.New("00:0c:29:01:02:03")
+	h.Guestinfo = map[string]string{"guestinfo.metadata": string(meta)}
+	sel := &Selection{Runner: h, SeedDirs: []string{}, NoProbe: true}
+	m, name, err := sel.Discover(time.Now().Add(3 * time.Second))
+	if err != nil || m.InstanceID != "vm-nested-esx-01" || name != "vmware guestinfo" {
+		t.Fatalf("guestinfo: %v %v %s", m, err, name)
+	}
+	// A boot option wins over guestinfo.
+	s := &service{docs: map[string]string{"/metadata": fixture(t, "equinix-metadata.json")}, faults: map[string][]string{}, hits: map[string]int{}}
+	h.BootOpts = "runweasel esxi-firstboot.metadata=equinix:" + start(t, s, 0)
+	sel.Client = &httpc.Client{Timeout: time.Second}
+	if m, name, err = sel.Discover(time.Now().Add(3 * time.Second)); err != nil || m.Source != "equinix" || !strings.HasPrefix(name, "equinix") {
+		t.Fatalf("boot option: %v %s", err, name)
+	}
+	// No guestinfo key: absent, so the next candidate (none) is tried.
+	h.BootOpts, h.Guestinfo = "", nil
+	if _, _, err = sel.Discover(time.Now().Add(time.Second)); !errors.Is(err, ErrAbsent) {
+		t.Fatalf("no guestinfo: %v", err)
 	}
 }
