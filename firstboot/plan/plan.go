@@ -172,8 +172,15 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 	}
 	esx := func(a ...string) Action { return Action{Argv: append([]string{"esxcli"}, a...)} }
 
-	if fq := m.FQDN(); fq != "" && fq != cur.FQDN {
-		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", cur.FQDN, fq), esx("system", "hostname", "set", "--fqdn="+fq))
+	// A name without a domain sets only the host part (--fqdn wants a
+	// dotted name); the host keeps whatever domain it has.
+	curHost, _, _ := strings.Cut(cur.FQDN, ".")
+	switch {
+	case m.Hostname == "":
+	case m.Domain == "" && m.Hostname != curHost:
+		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", curHost, m.Hostname), esx("system", "hostname", "set", "--host="+m.Hostname))
+	case m.Domain != "" && m.FQDN() != cur.FQDN:
+		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", cur.FQDN, m.FQDN()), esx("system", "hostname", "set", "--fqdn="+m.FQDN()))
 	}
 	if len(m.DNS) > 0 {
 		want := make([]string, len(m.DNS))

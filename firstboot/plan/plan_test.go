@@ -175,6 +175,27 @@ func TestFailoverKeepsCurrentUplink(t *testing.T) {
 	}
 }
 
+func TestShortHostname(t *testing.T) {
+	f, h := newHost(t)
+	m := equinix(t)
+	m.SetFQDN("esx07")
+	p := build(t, m, h)
+	if !strings.Contains(p.String(), "esxcli system hostname set --host=esx07\n") {
+		t.Fatalf("plan:\n%s", p)
+	}
+	if _, err := h.Apply(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Snapshot().FQDN; got != "esx07.localdomain" {
+		t.Fatalf("fqdn %q", got)
+	}
+	for _, s := range build(t, m, h).Steps {
+		if s.ID == "hostname" {
+			t.Fatal("short name set again")
+		}
+	}
+}
+
 func TestNoActiveLinkIsUnsafe(t *testing.T) {
 	f, h := newHost(t)
 	f.State.NICs[0].Link = "Down"

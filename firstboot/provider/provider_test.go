@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -195,8 +197,13 @@ func TestFaults(t *testing.T) {
 				}
 				base := start(t, s, f.down)
 				deadline := time.Now().Add(6 * time.Second)
-				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
+				var logs bytes.Buffer
+				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+					Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 				m, _, err := sel.Discover(deadline)
+				if s.token != "" && (strings.Contains(logs.String(), s.token) || (err != nil && strings.Contains(err.Error(), s.token))) {
+					t.Errorf("IMDSv2 token leaked into logs or errors")
+				}
 				if over := time.Since(deadline); over > time.Second {
 					t.Errorf("returned %s after the deadline", over)
 				}

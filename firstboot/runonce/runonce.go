@@ -3,10 +3,11 @@
 // re-run with the same instance-id only verifies, and a new instance-id
 // (a re-provisioned host) gets a full run.
 //
-// The default directory, /scratch/esxi-firstboot, lives on OSDATA on ESXi
-// 7/8 (VMFS-L), which survives reboots without auto-backup.sh; where the
-// host has no persistent scratch it is a ramdisk and the state is lost at
-// reboot (the run is then repeated in full, which the plan makes safe).
+// The default directory, /scratch/esxi-firstboot, is on the OSDATA volume
+// (VMFS-L) of an ESXi 7/8 host that has one, which survives reboots without
+// auto-backup.sh (research marks this likely, not confirmed on hardware);
+// where scratch is a ramdisk the state is lost at reboot and a re-run is a
+// full run again, which the diff-based plan makes safe.
 package runonce
 
 import (

@@ -496,11 +496,30 @@ func (h *Host) change(argv []string, cmd string, o map[string][]string, spec map
 	req := func(names ...string) error { return need(argv, o, spec, names...) }
 	switch cmd {
 	case "system hostname set":
-		if len(o["fqdn"]) > 0 {
+		host, dom, _ := strings.Cut(s.FQDN, ".")
+		switch {
+		case len(o["fqdn"]) > 0 && (len(o["host"]) > 0 || len(o["domain"]) > 0):
+			return fail(argv, "Error: --fqdn cannot be combined with --host or --domain")
+		case len(o["fqdn"]) > 0:
+			if !strings.Contains(one("fqdn"), ".") {
+				return fail(argv, "Error: Invalid fully qualified domain name %s", one("fqdn"))
+			}
 			s.FQDN = one("fqdn")
 			return nil
+		case len(o["host"]) > 0 || len(o["domain"]) > 0:
+			if len(o["host"]) > 0 {
+				host = one("host")
+			}
+			if len(o["domain"]) > 0 {
+				dom = one("domain")
+			}
+			s.FQDN = host
+			if dom != "" {
+				s.FQDN += "." + dom
+			}
+			return nil
 		}
-		return fail(argv, "Error: one of --fqdn or --host is required")
+		return fail(argv, "Error: one of --fqdn, --host or --domain is required")
 	case "system ntp set":
 		if len(o["server"]) > 0 {
 			s.NTP = append([]string(nil), o["server"]...)
