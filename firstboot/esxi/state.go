@@ -169,9 +169,17 @@ func ParseCSV(b []byte) (Table, error) {
 	return t, nil
 }
 
-// List splits a list-valued cell.
+// List splits a list-valued cell. esxcli joins list items with commas
+// (seen as "VM Network, Management Network"), and items such as port
+// group names may contain spaces, so only commas separate.
 func List(cell string) []string {
-	return strings.FieldsFunc(cell, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	var out []string
+	for _, f := range strings.Split(cell, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // FormatCSV renders rows in esxcli's csv shape (header from fields).

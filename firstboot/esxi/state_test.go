@@ -17,7 +17,7 @@ func TestParseCSV(t *testing.T) {
 	}
 	b, _ = os.ReadFile("testdata/vswitch-list.csv")
 	tab, err = ParseCSV(b)
-	if err != nil || strings.Join(List(tab[0]["Uplinks"]), "|") != "vmnic0|vmnic1" {
+	if err != nil || strings.Join(List(tab[0]["Uplinks"]), "|") != "vmnic0|vmnic1" || strings.Join(List(tab[0]["Portgroups"]), "|") != "VM Network|Management Network" {
 		t.Fatalf("%v %v", tab, err)
 	}
 	if _, err := ParseCSV([]byte("A,B,C,\n1\n")); err == nil {
