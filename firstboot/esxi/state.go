@@ -3,6 +3,7 @@ package esxi
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -24,6 +25,8 @@ type State struct {
 	Search     []string    `json:"search"`
 	NTP        []string    `json:"ntp"`
 	NTPEnabled bool        `json:"ntp_enabled"`
+	// NTPUnsupported: the host has no "esxcli system ntp" (before 7.0 U1).
+	NTPUnsupported bool `json:"ntp_unsupported,omitempty"`
 }
 
 // NIC is a physical uplink.
@@ -302,7 +305,12 @@ func ReadState(r Runner, cli string) (*State, error) {
 	if len(t) > 0 {
 		s.Search = List(t[0]["DNSSearchDomains"])
 	}
-	if t, err = q("system", "ntp", "get"); err != nil {
+	// "system ntp" exists from 7.0 U1; older hosts answer with an
+	// unknown-namespace error, which is not a failure to read the host.
+	var ee *ExitError
+	if t, err = q("system", "ntp", "get"); errors.As(err, &ee) {
+		s.NTPUnsupported = true
+	} else if err != nil {
 		return nil, err
 	}
 	if len(t) > 0 {

@@ -213,7 +213,9 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 		}
 		add("dns-search", PhaseSystem, fmt.Sprintf("%v → %v", cur.Search, search), acts...)
 	}
-	if len(m.NTP) > 0 && (!slices.Equal(m.NTP, cur.NTP) || !cur.NTPEnabled) {
+	if len(m.NTP) > 0 && cur.NTPUnsupported {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("NTP servers %v not set: this ESXi has no \"esxcli system ntp\" (needs 7.0 U1 or later)", m.NTP))
+	} else if len(m.NTP) > 0 && (!slices.Equal(m.NTP, cur.NTP) || !cur.NTPEnabled) {
 		a := []string{"system", "ntp", "set"}
 		for _, s := range m.NTP {
 			a = append(a, "--server="+s)

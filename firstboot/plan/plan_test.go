@@ -175,6 +175,15 @@ func TestFailoverKeepsCurrentUplink(t *testing.T) {
 	}
 }
 
+func TestOldESXiWithoutNTPNamespace(t *testing.T) {
+	f, h := newHost(t)
+	f.FailOn = []string{"esxcli --formatter=csv system ntp get"}
+	p := build(t, equinix(t), h)
+	if strings.Contains(p.String(), "ntp set") || !strings.Contains(strings.Join(p.Warnings, "\n"), "7.0 U1") {
+		t.Fatalf("plan:\n%s", p)
+	}
+}
+
 func TestShortHostname(t *testing.T) {
 	f, h := newHost(t)
 	m := equinix(t)
