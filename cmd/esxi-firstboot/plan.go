@@ -57,7 +57,7 @@ metadata's first uplink MAC) unless --host-state gives a snapshot taken with
 			if err != nil {
 				return err
 			}
-			sel := provider.Selection{Explicit: p, Client: client}
+			sel := provider.Selection{Explicit: p, Client: client, ExpectInstance: src.instanceID}
 			m, _, err := sel.Discover(time.Now().Add(src.timeout))
 			if err != nil {
 				return err

@@ -66,7 +66,7 @@ esxcli, and applies the plan once per instance-id. Exit codes:
 				return err
 			}
 			code, res := agent.Run(agent.Config{
-				Selection: provider.Selection{Explicit: explicit, Runner: runner, SeedDirs: seedDirs, NoProbe: noProbe, Client: client, Log: log},
+				Selection: provider.Selection{Explicit: explicit, Runner: runner, SeedDirs: seedDirs, NoProbe: noProbe, Client: client, Log: log, ExpectInstance: src.instanceID},
 				Host:      &plan.Host{Runner: runner, CLI: cliTool, Root: hostRoot, TmpDir: stateDir, Log: log, CheckTries: checkTries},
 				StateDir:  stateDir,
 				Deadline:  time.Now().Add(src.timeout),

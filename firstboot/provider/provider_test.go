@@ -179,6 +179,7 @@ func TestFaults(t *testing.T) {
 		{"404", []string{"404"}, 0, false, ErrNotFound},
 		{"malformed", nil, 0, true, metadata.ErrMalformed},
 		{"always 500", repeat("500", 200), 0, false, ErrDeadline},
+		{"wrong instance", nil, 0, false, ErrWrongInstance},
 	}
 	for _, k := range kinds() {
 		for _, f := range faults {
@@ -197,8 +198,12 @@ func TestFaults(t *testing.T) {
 				}
 				base := start(t, s, f.down)
 				deadline := time.Now().Add(6 * time.Second)
+				expect := ""
+				if f.name == "wrong instance" {
+					expect = "some-other-instance"
+				}
 				var logs bytes.Buffer
-				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, ExpectInstance: expect,
 					Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 				m, _, err := sel.Discover(deadline)
 				if s.token != "" && (strings.Contains(logs.String(), s.token) || (err != nil && strings.Contains(err.Error(), s.token))) {

@@ -126,6 +126,10 @@ type Selection struct {
 	MinBackoff  time.Duration
 	MaxBackoff  time.Duration
 	ProbeBudget time.Duration // per probe candidate per round; default 20 s
+	// ExpectInstance, when set, is the only instance-id accepted from any
+	// provider (a NAT'd Hegel answering for the wrong machine, a stale
+	// seed): anything else fails with ErrWrongInstance before any change.
+	ExpectInstance string
 }
 
 // Discover finds metadata before deadline. With an explicit provider it
@@ -149,6 +153,9 @@ func (s *Selection) Discover(deadline time.Time) (*model.Metadata, string, error
 		}
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name(), err)
+		}
+		if s.ExpectInstance != "" && m.InstanceID != s.ExpectInstance {
+			return nil, fmt.Errorf("%s: %w: expected %q, document is for %q", p.Name(), ErrWrongInstance, s.ExpectInstance, m.InstanceID)
 		}
 		return m, nil
 	}
