@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/report"
@@ -269,6 +277,65 @@ func TestAgentUnderNoEpollFilter(t *testing.T) {
 	if f, _ := fakehost.Load(h2.stateFile); len(f.Calls) != 0 {
 		t.Fatalf("host touched without metadata: %v", f.CallStrings())
 	}
+}
+
+// TLS works where the poller does (plan on Linux); where it cannot (ESXi,
+// the filter) the agent refuses https with a clear error instead of
+// crashing: crypto randomness arms a runtime timer on first use.
+func TestPlanOverTLS(t *testing.T) {
+	b := build(t)
+	doc, err := os.ReadFile("../../firstboot/metadata/testdata/equinix-metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metadata" {
+			w.Write(doc)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = l
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pemCert(srv.Certificate().Raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, b, false, nil, b["esxi-firstboot"], "plan", "--provider", "equinix", "--metadata", srv.URL, "--ca-file", ca)
+	if r.code != 0 || !strings.Contains(r.stdout, "plan for instance 7f0c3a52") {
+		t.Fatalf("https plan: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	wrongCA := filepath.Join(t.TempDir(), "other.pem")
+	// httptest servers share one certificate: make an unrelated CA.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other CA"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(wrongCA, pemCert(der), 0o644)
+	start := time.Now()
+	r = run(t, b, false, nil, b["esxi-firstboot"], "plan", "--provider", "equinix", "--metadata", srv.URL, "--ca-file", wrongCA, "--timeout", "20s")
+	if r.code == 0 || !strings.Contains(r.stderr, "certificate") || !strings.Contains(r.stderr, "metadata request rejected") {
+		t.Fatalf("plan trusted an unknown certificate: %+v", r)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("a certificate error was retried for %s", el)
+	}
+	r = run(t, b, true, nil, b["esxi-firstboot"], "plan", "--provider", "equinix", "--metadata", srv.URL, "--ca-file", ca, "--timeout", "2s")
+	if r.code == 0 || strings.Contains(r.stderr, "netpoll") || !strings.Contains(r.stderr, "https is unavailable on this kernel") {
+		t.Fatalf("https under the filter: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 func scan(t *testing.T, outs map[string]string, paths ...string) {
