@@ -32,7 +32,7 @@ func (f *sourceFlags) add(c *cobra.Command, timeout time.Duration) {
 	c.Flags().StringVar(&f.instanceID, "instance-id", cli.Env("ESXI_FIRSTBOOT_INSTANCE_ID", ""),
 		cli.EnvUsage("accept only metadata for this instance id (ec2: also selects Tootles' /tootles/instanceID/<id>/ path)", "ESXI_FIRSTBOOT_INSTANCE_ID"))
 	c.Flags().StringVar(&f.caFile, "ca-file", cli.Env("ESXI_FIRSTBOOT_CA_FILE", ""),
-		cli.EnvUsage("PEM bundle for https metadata (default: the host's CA store)", "ESXI_FIRSTBOOT_CA_FILE"))
+		cli.EnvUsage("PEM bundle for https metadata (default: the system CA store); https works where Go's poller can run, not on ESXi", "ESXI_FIRSTBOOT_CA_FILE"))
 	c.Flags().DurationVar(&f.timeout, "timeout", timeout, "overall deadline for finding metadata")
 }
 

@@ -38,7 +38,7 @@ guestinfo, then the Equinix and EC2 well-known endpoints), reads the host with
 esxcli, and applies the plan once per instance-id. Exit codes:
   0  configured, or already configured for this instance (verify only)
   10 no metadata before --timeout; host unchanged
-  11 metadata invalid, malformed or for another host; host unchanged
+  11 metadata invalid, malformed, for another host, or https on ESXi; host unchanged
   12 host unreadable or a non-network step failed
   13 network change failed and was rolled back
   14 network rollback failed; network state unknown
