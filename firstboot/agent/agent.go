@@ -60,6 +60,13 @@ func Run(c Config) (int, *report.Result) {
 		return code, res
 	}
 	store := runonce.Store{Dir: c.StateDir}
+	unlock, err := store.Lock()
+	if err != nil {
+		// Not finish(): result.json belongs to the run holding the lock.
+		log.Error("run refused", "err", err.Error())
+		return ExitHost, &report.Result{Status: "failed", ExitCode: ExitHost, Error: err.Error(), Started: res.Started, Finished: time.Now().UTC()}
+	}
+	defer unlock()
 
 	m, src, err := c.Selection.Discover(c.Deadline)
 	res.Source = src

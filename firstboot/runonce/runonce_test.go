@@ -1,6 +1,7 @@
 package runonce
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,4 +46,21 @@ func TestLifecycle(t *testing.T) {
 	if _, err := s.Load(); err == nil {
 		t.Fatal("torn state accepted")
 	}
+}
+
+func TestLock(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	unlock, err := s.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second lock: %v, want ErrBusy", err)
+	}
+	unlock()
+	unlock2, err := s.Lock()
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
 }
