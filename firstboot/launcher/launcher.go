@@ -41,10 +41,14 @@ type Config struct {
 	MaxAttempts int    // boots to try for retryable codes; default 3
 }
 
-// DefaultAgentPaths are where the inject step puts the agent.
+// DefaultAgentPaths are where the inject step may put the agent. Bootbank
+// and altbootbank are FAT with 8.3 names (hence esxifb/agent, and the
+// upper-case short names as ESXi may show them).
 var DefaultAgentPaths = []string{
-	"/altbootbank/esxi-firstboot/esxi-firstboot",
-	"/bootbank/esxi-firstboot/esxi-firstboot",
+	"/altbootbank/esxifb/agent",
+	"/altbootbank/ESXIFB/AGENT",
+	"/bootbank/esxifb/agent",
+	"/bootbank/ESXIFB/AGENT",
 	"/opt/esxi-firstboot/bin/esxi-firstboot",
 }
 

@@ -304,6 +304,15 @@ func TestLocalSeedsAndSelection(t *testing.T) {
 	if m, _, err = sel.Discover(deadline); err != nil || m.InstanceID != "iid-esx-lab-0042" {
 		t.Fatalf("nocloud seed: %v", err)
 	}
+	// A FAT bootbank seed with 8.3 upper-case names.
+	fat := filepath.Join(dir, "ESXIFB")
+	os.MkdirAll(fat, 0o755)
+	os.WriteFile(filepath.Join(fat, "METADATA"), []byte(fixture(t, "nocloud-meta-data")), 0o644)
+	os.WriteFile(filepath.Join(fat, "NETWORK"), []byte(fixture(t, "nocloud-network-config")), 0o644)
+	sel = &Selection{SeedDirs: []string{filepath.Join(dir, "esxifb"), fat}, NoProbe: true}
+	if m, _, err = sel.Discover(deadline); err != nil || m.InstanceID != "iid-esx-lab-0042" || m.VLAN != 20 {
+		t.Fatalf("8.3 seed: %v %v", m, err)
+	}
 	sel = &Selection{SeedDirs: []string{}, NoProbe: true}
 	if _, _, err = sel.Discover(deadline); !errors.Is(err, ErrAbsent) {
 		t.Fatalf("nothing: %v", err)
