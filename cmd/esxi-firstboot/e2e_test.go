@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/launcher"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/report"
 )
 
@@ -336,6 +337,60 @@ func TestPlanOverTLS(t *testing.T) {
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// The whole first-boot path: the %firstboot launcher (busybox sh, as on
+// ESXi) finds the built agent, runs it under the filter against the fake
+// host, and acts on its exit code.
+func TestLauncherRunsAgentUnderNoEpollFilter(t *testing.T) {
+	b := build(t)
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Fatal("busybox not installed: run make deps")
+	}
+	for _, tc := range []struct {
+		name    string
+		dead    bool
+		wantLog string
+		hook    bool
+	}{
+		{"configured", false, "host configured (exit 0)", false},
+		{"no metadata", true, "exit 10 (10: no metadata yet, 12: host step failed); will retry at next boot", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t)
+			url := srv.url
+			if tc.dead {
+				l, _ := net.Listen("tcp", "127.0.0.1:0")
+				url = "http://" + l.Addr().String()
+				l.Close()
+			}
+			h := newHost(t, b)
+			d := t.TempDir()
+			cfg := launcher.Config{
+				AgentPaths: []string{filepath.Join(d, "bootbank", "esxifb", "agent"), b["esxi-firstboot"]},
+				Args: []string{"--provider", "equinix", "--metadata", url, "--tools-dir", h.tools, "--root", h.root,
+					"--seed-dir", filepath.Join(d, "none"), "--no-probe", "--timeout", "3s", "--check-tries", "2"},
+				StateDir: h.stateDir, LogFile: filepath.Join(d, "log", "esxi-firstboot.log"),
+				Hook: filepath.Join(d, "rc.local.d", "999.esxi-firstboot.sh"), AutoBackup: filepath.Join(h.tools, "auto-backup.sh"),
+				TmpDir: d,
+			}
+			script := filepath.Join(d, "001.firstboot_001")
+			os.WriteFile(script, []byte(launcher.Script(cfg)), 0o755)
+			r := run(t, b, true, []string{"FAKEESX_STATE=" + h.stateFile, "PATH=" + h.tools + ":/usr/bin:/bin"}, "/usr/bin/busybox", "sh", script)
+			logb, _ := os.ReadFile(cfg.LogFile)
+			if r.code != 0 || !strings.Contains(string(logb), tc.wantLog) || strings.Contains(string(logb), "netpoll") {
+				t.Fatalf("launcher exit %d\n%s\nlog:\n%s", r.code, r.stderr, logb)
+			}
+			if _, err := os.Stat(cfg.Hook); (err == nil) != tc.hook {
+				t.Fatalf("retry hook present=%v, want %v", err == nil, tc.hook)
+			}
+			f, _ := fakehost.Load(h.stateFile)
+			if !tc.dead && f.State.FQDN != "esx-da-01.example.net" {
+				t.Fatalf("host not configured through the launcher: %+v", f.State)
+			}
+			scan(t, map[string]string{"launcher log": string(logb)}, h.stateDir)
+		})
+	}
 }
 
 func scan(t *testing.T, outs map[string]string, paths ...string) {

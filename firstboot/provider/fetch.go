@@ -87,12 +87,15 @@ func (f *Fetcher) Do(method, url string, header http.Header) ([]byte, error) {
 		default:
 			return nil, fmt.Errorf("%s %s: %w: status %d", method, url, ErrRejected, resp.StatusCode)
 		}
-		left := time.Until(f.Deadline)
-		if left <= 0 || left < backoff {
+		// The last wait is cut short so one more attempt fits before the
+		// deadline; below 250 ms left there is no point.
+		left := time.Until(f.Deadline) - 250*time.Millisecond
+		if left <= 0 {
 			return nil, fmt.Errorf("%w after %d attempts: %w", ErrDeadline, attempt, retryErr)
 		}
-		f.log().Warn("metadata fetch failed, retrying", "url", url, "attempt", attempt, "in", backoff.String(), "err", retryErr.Error())
-		nopoll.Sleep(backoff)
+		wait := min(backoff, left)
+		f.log().Warn("metadata fetch failed, retrying", "url", url, "attempt", attempt, "in", wait.String(), "err", retryErr.Error())
+		nopoll.Sleep(wait)
 		if backoff *= 2; backoff > max {
 			backoff = max
 		}
