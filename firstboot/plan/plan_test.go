@@ -184,6 +184,28 @@ func TestOldESXiWithoutNTPNamespace(t *testing.T) {
 	}
 }
 
+func TestJumboFramesAndRollbackOrder(t *testing.T) {
+	f, h := newHost(t)
+	f.Reachable = []string{"192.0.2.1"} // force the rollback
+	m := equinix(t)
+	m.MTU = 9000
+	before := f.Snapshot()
+	if _, err := h.Apply(build(t, m, h), nil); !errors.Is(err, ErrGatewayUnreachable) {
+		t.Fatalf("err %v", err)
+	}
+	calls := strings.Join(f.CallStrings(), "\n")
+	up := strings.Index(calls, "vswitch standard set --vswitch-name=vSwitch0 --mtu=9000")
+	vmkUp := strings.Index(calls, "ip interface set --interface-name=vmk0 --mtu=9000")
+	vmkDown := strings.Index(calls, "ip interface set --interface-name=vmk0 --mtu=1500")
+	down := strings.Index(calls, "vswitch standard set --vswitch-name=vSwitch0 --mtu=1500")
+	if up < 0 || vmkUp < up || vmkDown < vmkUp || down < vmkDown {
+		t.Fatalf("MTU order: switch up %d, vmk up %d, vmk down %d, switch down %d\n%s", up, vmkUp, vmkDown, down, calls)
+	}
+	if d := Diff(f.Snapshot(), before); len(d) != 0 {
+		t.Fatalf("not restored: %v", d)
+	}
+}
+
 func TestShortHostname(t *testing.T) {
 	f, h := newHost(t)
 	m := equinix(t)
