@@ -49,8 +49,7 @@ func (f *sourceFlags) explicit(r esxi.Runner) (provider.Provider, error) {
 func (f *sourceFlags) client() (*httpc.Client, error) {
 	c := &httpc.Client{Timeout: 10 * time.Second}
 	if f.caFile != "" {
-		httpc.RootsFiles = []string{f.caFile}
-		roots, err := httpc.SystemRoots()
+		roots, err := httpc.LoadRoots(f.caFile)
 		if err != nil {
 			return nil, fmt.Errorf("--ca-file: %w", err)
 		}
