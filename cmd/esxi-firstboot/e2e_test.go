@@ -157,7 +157,7 @@ func newHost(t *testing.T, b map[string]string) *host {
 		}
 	}
 	f := fakehost.New("0c:42:a1:5e:00:10", "0c:42:a1:5e:00:11")
-	f.Reachable = append(f.Reachable, "198.51.100.10")
+	f.Reachable = append(f.Reachable, "198.51.100.10", "2001:db8:4200:1a00::6")
 	if err := f.Save(h.stateFile); err != nil {
 		t.Fatal(err)
 	}

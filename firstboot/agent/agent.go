@@ -135,6 +135,7 @@ func Run(c Config) (int, *report.Result) {
 	}
 	out, err := c.Host.Apply(p, run)
 	res.Applied, res.RolledBack = out.Applied, out.RolledBack
+	res.Warnings = append(res.Warnings, out.Warnings...)
 	if err != nil {
 		code := ExitHost
 		switch {

@@ -107,6 +107,9 @@ type Step struct {
 type Check struct {
 	Iface   string `json:"interface"`
 	Gateway string `json:"gateway"`
+	// Optional checks only warn: IPv6 gateways may answer late (router
+	// advertisements, DAD), and IPv4 is what keeps the host reachable.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Plan is the whole change set.
@@ -139,7 +142,11 @@ func (p *Plan) String() string {
 		}
 		if s.Phase == PhaseNetwork && s.ID == "network" {
 			for _, c := range p.Checks {
-				fmt.Fprintf(&b, "    check: vmkping -I %s %s (else roll the network back)\n", c.Iface, c.Gateway)
+				if c.Optional {
+					fmt.Fprintf(&b, "    check: vmkping -6 -I %s %s (warn only)\n", c.Iface, c.Gateway)
+				} else {
+					fmt.Fprintf(&b, "    check: vmkping -I %s %s (else roll the network back)\n", c.Iface, c.Gateway)
+				}
 			}
 		}
 	}
@@ -291,6 +298,9 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 		add("network", PhaseNetwork, "management network, uplinks, private network and routes", netActs...)
 		if a, ok := m.Management(4); ok {
 			p.Checks = append(p.Checks, Check{Iface: MgmtVMK, Gateway: a.Gateway.String()})
+		}
+		if a, ok := m.Management(6); ok && a.Gateway.IsValid() {
+			p.Checks = append(p.Checks, Check{Iface: MgmtVMK, Gateway: a.Gateway.String(), Optional: true})
 		}
 	}
 	if len(p.Steps) > 0 {

@@ -70,6 +70,7 @@ func TestApplyEquinixThenIdempotent(t *testing.T) {
 		"esxcli network ip interface add --interface-name=vmk1 '--portgroup-name=Private Network'",
 		"esxcli network ip route ipv4 add --gateway=192.0.2.132 --network=10.0.0.0/8",
 		"check: vmkping -I vmk0 198.51.100.10",
+		"check: vmkping -6 -I vmk0 2001:db8:4200:1a00::6 (warn only)",
 		"LACP",
 		"write /etc/shadow (root hash [redacted])",
 	} {
@@ -87,6 +88,10 @@ func TestApplyEquinixThenIdempotent(t *testing.T) {
 	}
 	if out.RolledBack || !out.UserdataRan || out.UserdataExit != 0 {
 		t.Fatalf("outcome %+v", out)
+	}
+	// The IPv6 gateway is not in the fake's reachable list: warn, keep.
+	if len(out.Warnings) != 1 || !strings.Contains(out.Warnings[0], "IPv6 gateway 2001:db8:4200:1a00::6") {
+		t.Fatalf("warnings %v", out.Warnings)
 	}
 	s := f.Snapshot()
 	if s.FQDN != "esx-da-01.example.net" || s.VMK("vmk0").IPv4 != "198.51.100.11" || s.VMK("vmk1") == nil || s.VMK("vmk1").IPv4 != "192.0.2.133" {
