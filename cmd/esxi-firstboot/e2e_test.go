@@ -393,6 +393,22 @@ func TestLauncherRunsAgentUnderNoEpollFilter(t *testing.T) {
 	}
 }
 
+// Names resolve without the net package: /etc/hosts read through nopoll,
+// under the filter.
+func TestPlanByNameUnderNoEpollFilter(t *testing.T) {
+	b := build(t)
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil || !strings.Contains(string(hosts), "localhost") {
+		t.Fatalf("/etc/hosts lacks localhost: %v", err)
+	}
+	srv := startServer(t)
+	url := strings.Replace(srv.url, "127.0.0.1", "localhost", 1)
+	r := run(t, b, true, nil, b["esxi-firstboot"], "plan", "--provider", "equinix", "--metadata", url)
+	if r.code != 0 || !strings.Contains(r.stdout, "plan for instance 7f0c3a52") {
+		t.Fatalf("plan by name under the filter: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func scan(t *testing.T, outs map[string]string, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
