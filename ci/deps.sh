@@ -15,6 +15,7 @@ packages=(
   kmod cpio                    # depmod for the simulator kernel's modules
   zstd xz-utils bzip2          # peers and independent decoders for published images
   bmap-tools minisign          # bmaptool copy / minisign -V as independent checkers
+  busybox-static               # ESXi's shell is busybox ash: firstboot/launcher tests run the %firstboot script with it
 )
 
 missing=()

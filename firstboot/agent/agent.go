@@ -60,6 +60,13 @@ func Run(c Config) (int, *report.Result) {
 		return code, res
 	}
 	store := runonce.Store{Dir: c.StateDir}
+	unlock, err := store.Lock()
+	if err != nil {
+		// Not finish(): result.json belongs to the run holding the lock.
+		log.Error("run refused", "err", err.Error())
+		return ExitHost, &report.Result{Status: "failed", ExitCode: ExitHost, Error: err.Error(), Started: res.Started, Finished: time.Now().UTC()}
+	}
+	defer unlock()
 
 	m, src, err := c.Selection.Discover(c.Deadline)
 	res.Source = src
@@ -94,7 +101,7 @@ func Run(c Config) (int, *report.Result) {
 		// Same instance: verify only. Drift is reported, never "fixed":
 		// an operator may have changed the host on purpose.
 		for _, s := range p.Steps {
-			if s.Phase != plan.PhasePersist {
+			if s.Phase != plan.PhasePersist && !s.Unverified {
 				res.Drift = append(res.Drift, s.ID)
 			}
 		}
@@ -128,6 +135,7 @@ func Run(c Config) (int, *report.Result) {
 	}
 	out, err := c.Host.Apply(p, run)
 	res.Applied, res.RolledBack = out.Applied, out.RolledBack
+	res.Warnings = append(res.Warnings, out.Warnings...)
 	if err != nil {
 		code := ExitHost
 		switch {

@@ -85,7 +85,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	r := &rig{t: t, srv: newServer(t), root: t.TempDir(), state: t.TempDir()}
 	r.host = fakehost.New("0c:42:a1:5e:00:10", "0c:42:a1:5e:00:11")
-	r.host.Reachable = append(r.host.Reachable, "198.51.100.10")
+	r.host.Reachable = append(r.host.Reachable, "198.51.100.10", "2001:db8:4200:1a00::6")
 	os.MkdirAll(filepath.Join(r.root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(r.root, "etc/shadow"), []byte("root:*:19000:0:99999:7:::\n"), 0o600)
 	return r
@@ -156,7 +156,7 @@ func TestFullRunThenVerifyThenNewInstance(t *testing.T) {
 	// Same instance again: reads only.
 	changes, backups, calls := r.host.Changes, r.host.Backups, len(r.host.Calls)
 	code, res = r.run(r.srv.url, 20*time.Second)
-	if code != ExitOK || res.Status != "verified" {
+	if code != ExitOK || res.Status != "verified" || len(res.Drift) != 0 {
 		t.Fatalf("second run: exit %d %+v", code, res)
 	}
 	if r.host.Changes != changes || r.host.Backups != backups {

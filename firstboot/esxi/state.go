@@ -3,6 +3,7 @@ package esxi
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -24,6 +25,8 @@ type State struct {
 	Search     []string    `json:"search"`
 	NTP        []string    `json:"ntp"`
 	NTPEnabled bool        `json:"ntp_enabled"`
+	// NTPUnsupported: the host has no "esxcli system ntp" (before 7.0 U1).
+	NTPUnsupported bool `json:"ntp_unsupported,omitempty"`
 }
 
 // NIC is a physical uplink.
@@ -169,9 +172,17 @@ func ParseCSV(b []byte) (Table, error) {
 	return t, nil
 }
 
-// List splits a list-valued cell.
+// List splits a list-valued cell. esxcli joins list items with commas
+// (seen as "VM Network, Management Network"), and items such as port
+// group names may contain spaces, so only commas separate.
 func List(cell string) []string {
-	return strings.FieldsFunc(cell, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	var out []string
+	for _, f := range strings.Split(cell, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // FormatCSV renders rows in esxcli's csv shape (header from fields).
@@ -294,7 +305,12 @@ func ReadState(r Runner, cli string) (*State, error) {
 	if len(t) > 0 {
 		s.Search = List(t[0]["DNSSearchDomains"])
 	}
-	if t, err = q("system", "ntp", "get"); err != nil {
+	// "system ntp" exists from 7.0 U1; older hosts answer with an
+	// unknown-namespace error, which is not a failure to read the host.
+	var ee *ExitError
+	if t, err = q("system", "ntp", "get"); errors.As(err, &ee) {
+		s.NTPUnsupported = true
+	} else if err != nil {
 		return nil, err
 	}
 	if len(t) > 0 {

@@ -21,10 +21,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/nopoll"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/version"
 )
 
 var errEOF = io.EOF
+
+// ErrTLSUnavailable: https cannot work on this kernel (ESXi): crypto/tls
+// needs crypto randomness, whose first use arms a Go runtime timer, which
+// starts the network poller, which needs epoll_pwait.
+var ErrTLSUnavailable = errors.New("https is unavailable on this kernel (no epoll_pwait for the timer crypto randomness arms in Go); serve metadata over http")
+
+// ErrBadURL: the URL cannot be requested at all.
+var ErrBadURL = errors.New("bad URL")
 
 // ErrBodyTooLarge is returned when a response body exceeds Client.MaxBody.
 var ErrBodyTooLarge = errors.New("response body too large")
@@ -54,10 +63,10 @@ type Response struct {
 func (c *Client) Do(method, rawURL string, header http.Header, body []byte, deadline time.Time) (*Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("url %q: %w", rawURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("url %q: scheme %q, want http or https", rawURL, u.Scheme)
+		return nil, fmt.Errorf("%w: %s: scheme %q, want http or https", ErrBadURL, redactURL(u), u.Scheme)
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -72,7 +81,7 @@ func (c *Client) Do(method, rawURL string, header http.Header, body []byte, dead
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		return nil, fmt.Errorf("url %q: bad port %q", rawURL, port)
+		return nil, fmt.Errorf("%w: %s: bad port %q", ErrBadURL, redactURL(u), port)
 	}
 	res := c.Resolver
 	if res == nil {
@@ -97,6 +106,9 @@ func (c *Client) Do(method, rawURL string, header http.Header, body []byte, dead
 	var rw net.Conn = cn
 	defer rw.Close()
 	if u.Scheme == "https" {
+		if !nopoll.PollerWorks() {
+			return nil, fmt.Errorf("%s %s: %w", method, redactURL(u), ErrTLSUnavailable)
+		}
 		roots := c.RootCAs
 		if roots == nil {
 			if roots, err = SystemRoots(); err != nil {

@@ -191,10 +191,13 @@ var RootsFiles = []string{
 	"/etc/pki/tls/certs/ca-bundle.crt",
 }
 
-// SystemRoots loads the first readable RootsFiles bundle. x509's own
+// SystemRoots loads the first readable RootsFiles bundle.
+func SystemRoots() (*x509.CertPool, error) { return LoadRoots(RootsFiles...) }
+
+// LoadRoots loads the first readable PEM bundle of files. x509's own
 // loader opens files with os.ReadFile, which would start the poller.
-func SystemRoots() (*x509.CertPool, error) {
-	for _, f := range RootsFiles {
+func LoadRoots(files ...string) (*x509.CertPool, error) {
+	for _, f := range files {
 		b, err := nopoll.ReadFile(f, 16<<20)
 		if err != nil {
 			continue
@@ -204,5 +207,5 @@ func SystemRoots() (*x509.CertPool, error) {
 			return p, nil
 		}
 	}
-	return nil, fmt.Errorf("no CA bundle in %s", strings.Join(RootsFiles, ", "))
+	return nil, fmt.Errorf("no PEM certificates in %s", strings.Join(files, ", "))
 }

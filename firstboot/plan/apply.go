@@ -89,6 +89,7 @@ type Outcome struct {
 	UserdataRan    bool     `json:"userdata_ran"`
 	UserdataExit   int      `json:"userdata_exit"`
 	UserdataOutput int      `json:"userdata_output_bytes"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 func (h *Host) run(a Action) error {
@@ -153,6 +154,14 @@ func (h *Host) applyNetwork(p *Plan, out *Outcome) error {
 		return h.rollback(snap, out, err)
 	}
 	for _, c := range p.Checks {
+		if c.Optional {
+			if err := h.check(c); err != nil {
+				w := fmt.Sprintf("IPv6 gateway %s does not answer on %s yet: %v", c.Gateway, c.Iface, err)
+				h.log().Warn(w)
+				out.Warnings = append(out.Warnings, w)
+			}
+			continue
+		}
 		if err := h.check(c); err != nil {
 			h.log().Error("gateway check failed, rolling back", "gateway", c.Gateway, "err", err.Error())
 			return h.rollback(snap, out, fmt.Errorf("%w: %s via %s: %w", ErrGatewayUnreachable, c.Gateway, c.Iface, err))

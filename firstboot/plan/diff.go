@@ -21,8 +21,9 @@ func Diff(cur, want *esxi.State) [][]Action {
 			stages = append(stages, acts)
 		}
 	}
-	// 1. uplinks to add; 2. failover policy; 3. MTU.
-	var s1, s2, s3 []Action
+	// 1. uplinks to add; 2. failover policy; 3. a larger MTU (a smaller
+	// one waits until the interfaces on the switch have shrunk: s5b).
+	var s1, s2, s3, s5b []Action
 	for _, wv := range want.VSwitches {
 		cv := cur.VSwitch(wv.Name)
 		if cv == nil {
@@ -44,7 +45,12 @@ func Diff(cur, want *esxi.State) [][]Action {
 			s2 = append(s2, esx(a...))
 		}
 		if wv.MTU != 0 && wv.MTU != cv.MTU {
-			s3 = append(s3, esx("network", "vswitch", "standard", "set", "--vswitch-name="+wv.Name, "--mtu="+strconv.Itoa(wv.MTU)))
+			a := esx("network", "vswitch", "standard", "set", "--vswitch-name="+wv.Name, "--mtu="+strconv.Itoa(wv.MTU))
+			if wv.MTU > cv.MTU {
+				s3 = append(s3, a)
+			} else {
+				s5b = append(s5b, a)
+			}
 		}
 	}
 	stage(s1)
@@ -100,6 +106,7 @@ func Diff(cur, want *esxi.State) [][]Action {
 		}
 	}
 	stage(s5)
+	stage(s5b)
 	stage(s6)
 	stage(s7)
 	// 8. routes that go, 9. routes that come.

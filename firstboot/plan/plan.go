@@ -97,12 +97,19 @@ type Step struct {
 	Phase   Phase    `json:"phase"`
 	Summary string   `json:"summary"`
 	Actions []Action `json:"actions"`
+	// Unverified steps issue idempotent commands whose current state the
+	// agent does not read (SSH and shell services): always run on a full
+	// run, never reported as drift.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // Check is the post-network reachability test.
 type Check struct {
 	Iface   string `json:"interface"`
 	Gateway string `json:"gateway"`
+	// Optional checks only warn: IPv6 gateways may answer late (router
+	// advertisements, DAD), and IPv4 is what keeps the host reachable.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Plan is the whole change set.
@@ -135,8 +142,19 @@ func (p *Plan) String() string {
 		}
 		if s.Phase == PhaseNetwork && s.ID == "network" {
 			for _, c := range p.Checks {
-				fmt.Fprintf(&b, "    check: vmkping -I %s %s (else roll the network back)\n", c.Iface, c.Gateway)
+				if c.Optional {
+					fmt.Fprintf(&b, "    check: vmkping -6 -I %s %s (warn only)\n", c.Iface, c.Gateway)
+				} else {
+					fmt.Fprintf(&b, "    check: vmkping -I %s %s (else roll the network back)\n", c.Iface, c.Gateway)
+				}
 			}
+		}
+	}
+	if ud := p.UserData.Reveal(); ud != "" {
+		if strings.HasPrefix(ud, "#cloud-config") {
+			b.WriteString("[userdata] #cloud-config: keys and names merged above; not executed\n")
+		} else {
+			fmt.Fprintf(&b, "[userdata] run the userdata script once (%d bytes, content %s)\n", len(ud), secret.Redacted)
 		}
 	}
 	if p.Empty() {
@@ -161,8 +179,15 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 	}
 	esx := func(a ...string) Action { return Action{Argv: append([]string{"esxcli"}, a...)} }
 
-	if fq := m.FQDN(); fq != "" && fq != cur.FQDN {
-		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", cur.FQDN, fq), esx("system", "hostname", "set", "--fqdn="+fq))
+	// A name without a domain sets only the host part (--fqdn wants a
+	// dotted name); the host keeps whatever domain it has.
+	curHost, _, _ := strings.Cut(cur.FQDN, ".")
+	switch {
+	case m.Hostname == "":
+	case m.Domain == "" && m.Hostname != curHost:
+		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", curHost, m.Hostname), esx("system", "hostname", "set", "--host="+m.Hostname))
+	case m.Domain != "" && m.FQDN() != cur.FQDN:
+		add("hostname", PhaseSystem, fmt.Sprintf("%s → %s", cur.FQDN, m.FQDN()), esx("system", "hostname", "set", "--fqdn="+m.FQDN()))
 	}
 	if len(m.DNS) > 0 {
 		want := make([]string, len(m.DNS))
@@ -195,7 +220,9 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 		}
 		add("dns-search", PhaseSystem, fmt.Sprintf("%v → %v", cur.Search, search), acts...)
 	}
-	if len(m.NTP) > 0 && (!slices.Equal(m.NTP, cur.NTP) || !cur.NTPEnabled) {
+	if len(m.NTP) > 0 && cur.NTPUnsupported {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("NTP servers %v not set: this ESXi has no \"esxcli system ntp\" (needs 7.0 U1 or later)", m.NTP))
+	} else if len(m.NTP) > 0 && (!slices.Equal(m.NTP, cur.NTP) || !cur.NTPEnabled) {
 		a := []string{"system", "ntp", "set"}
 		for _, s := range m.NTP {
 			a = append(a, "--server="+s)
@@ -238,18 +265,22 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 				Action{File: &FileWrite{Path: ShadowPath, Mode: 0o400, Content: secret.New(string(upd)), Summary: "root hash " + secret.Redacted}})
 		}
 	}
+	ensure := func(id, sum string, acts ...Action) {
+		add(id, PhaseSystem, sum, acts...)
+		p.Steps[len(p.Steps)-1].Unverified = true
+	}
 	if m.SSHEnabled != nil {
 		if *m.SSHEnabled {
-			add("ssh-service", PhaseSystem, "enable and start SSH", Action{Argv: []string{"vim-cmd", "hostsvc/enable_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_ssh"}})
+			ensure("ssh-service", "enable and start SSH", Action{Argv: []string{"vim-cmd", "hostsvc/enable_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_ssh"}})
 		} else {
-			add("ssh-service", PhaseSystem, "stop and disable SSH", Action{Argv: []string{"vim-cmd", "hostsvc/stop_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_ssh"}})
+			ensure("ssh-service", "stop and disable SSH", Action{Argv: []string{"vim-cmd", "hostsvc/stop_ssh"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_ssh"}})
 		}
 	}
 	if m.ShellEnabled != nil {
 		if *m.ShellEnabled {
-			add("esx-shell", PhaseSystem, "enable and start the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/enable_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_esx_shell"}})
+			ensure("esx-shell", "enable and start the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/enable_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/start_esx_shell"}})
 		} else {
-			add("esx-shell", PhaseSystem, "stop and disable the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/stop_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_esx_shell"}})
+			ensure("esx-shell", "stop and disable the ESXi Shell", Action{Argv: []string{"vim-cmd", "hostsvc/stop_esx_shell"}}, Action{Argv: []string{"vim-cmd", "hostsvc/disable_esx_shell"}})
 		}
 	}
 
@@ -267,6 +298,9 @@ func Build(m *model.Metadata, cur *esxi.State, files Files) (*Plan, error) {
 		add("network", PhaseNetwork, "management network, uplinks, private network and routes", netActs...)
 		if a, ok := m.Management(4); ok {
 			p.Checks = append(p.Checks, Check{Iface: MgmtVMK, Gateway: a.Gateway.String()})
+		}
+		if a, ok := m.Management(6); ok && a.Gateway.IsValid() {
+			p.Checks = append(p.Checks, Check{Iface: MgmtVMK, Gateway: a.Gateway.String(), Optional: true})
 		}
 	}
 	if len(p.Steps) > 0 {

@@ -70,6 +70,7 @@ func TestApplyEquinixThenIdempotent(t *testing.T) {
 		"esxcli network ip interface add --interface-name=vmk1 '--portgroup-name=Private Network'",
 		"esxcli network ip route ipv4 add --gateway=192.0.2.132 --network=10.0.0.0/8",
 		"check: vmkping -I vmk0 198.51.100.10",
+		"check: vmkping -6 -I vmk0 2001:db8:4200:1a00::6 (warn only)",
 		"LACP",
 		"write /etc/shadow (root hash [redacted])",
 	} {
@@ -87,6 +88,10 @@ func TestApplyEquinixThenIdempotent(t *testing.T) {
 	}
 	if out.RolledBack || !out.UserdataRan || out.UserdataExit != 0 {
 		t.Fatalf("outcome %+v", out)
+	}
+	// The IPv6 gateway is not in the fake's reachable list: warn, keep.
+	if len(out.Warnings) != 1 || !strings.Contains(out.Warnings[0], "IPv6 gateway 2001:db8:4200:1a00::6") {
+		t.Fatalf("warnings %v", out.Warnings)
 	}
 	s := f.Snapshot()
 	if s.FQDN != "esx-da-01.example.net" || s.VMK("vmk0").IPv4 != "198.51.100.11" || s.VMK("vmk1") == nil || s.VMK("vmk1").IPv4 != "192.0.2.133" {
@@ -172,6 +177,58 @@ func TestFailoverKeepsCurrentUplink(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(p.Warnings, "\n"), "vmnic0 carries the management network") {
 		t.Fatalf("no warning about vmnic0: %v", p.Warnings)
+	}
+}
+
+func TestOldESXiWithoutNTPNamespace(t *testing.T) {
+	f, h := newHost(t)
+	f.FailOn = []string{"esxcli --formatter=csv system ntp get"}
+	p := build(t, equinix(t), h)
+	if strings.Contains(p.String(), "ntp set") || !strings.Contains(strings.Join(p.Warnings, "\n"), "7.0 U1") {
+		t.Fatalf("plan:\n%s", p)
+	}
+}
+
+func TestJumboFramesAndRollbackOrder(t *testing.T) {
+	f, h := newHost(t)
+	f.Reachable = []string{"192.0.2.1"} // force the rollback
+	m := equinix(t)
+	m.MTU = 9000
+	before := f.Snapshot()
+	if _, err := h.Apply(build(t, m, h), nil); !errors.Is(err, ErrGatewayUnreachable) {
+		t.Fatalf("err %v", err)
+	}
+	calls := strings.Join(f.CallStrings(), "\n")
+	up := strings.Index(calls, "vswitch standard set --vswitch-name=vSwitch0 --mtu=9000")
+	vmkUp := strings.Index(calls, "ip interface set --interface-name=vmk0 --mtu=9000")
+	vmkDown := strings.Index(calls, "ip interface set --interface-name=vmk0 --mtu=1500")
+	down := strings.Index(calls, "vswitch standard set --vswitch-name=vSwitch0 --mtu=1500")
+	if up < 0 || vmkUp < up || vmkDown < vmkUp || down < vmkDown {
+		t.Fatalf("MTU order: switch up %d, vmk up %d, vmk down %d, switch down %d\n%s", up, vmkUp, vmkDown, down, calls)
+	}
+	if d := Diff(f.Snapshot(), before); len(d) != 0 {
+		t.Fatalf("not restored: %v", d)
+	}
+}
+
+func TestShortHostname(t *testing.T) {
+	f, h := newHost(t)
+	m := equinix(t)
+	m.SetFQDN("esx07")
+	p := build(t, m, h)
+	if !strings.Contains(p.String(), "esxcli system hostname set --host=esx07\n") {
+		t.Fatalf("plan:\n%s", p)
+	}
+	if _, err := h.Apply(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Snapshot().FQDN; got != "esx07.localdomain" {
+		t.Fatalf("fqdn %q", got)
+	}
+	for _, s := range build(t, m, h).Steps {
+		if s.ID == "hostname" {
+			t.Fatal("short name set again")
+		}
 	}
 }
 

@@ -6,6 +6,8 @@
 package provider
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +74,8 @@ func (f *Fetcher) Do(method, url string, header http.Header) ([]byte, error) {
 		resp, err := c.Do(method, url, header, nil, f.Deadline)
 		var retryErr error
 		switch {
+		case err != nil && permanent(err):
+			return nil, fmt.Errorf("%s %s: %w: %w", method, url, ErrRejected, err)
 		case err != nil:
 			retryErr = err
 		case resp.StatusCode == http.StatusOK:
@@ -83,16 +87,30 @@ func (f *Fetcher) Do(method, url string, header http.Header) ([]byte, error) {
 		default:
 			return nil, fmt.Errorf("%s %s: %w: status %d", method, url, ErrRejected, resp.StatusCode)
 		}
-		left := time.Until(f.Deadline)
-		if left <= 0 || left < backoff {
+		// The last wait is cut short so one more attempt fits before the
+		// deadline; below 250 ms left there is no point.
+		left := time.Until(f.Deadline) - 250*time.Millisecond
+		if left <= 0 {
 			return nil, fmt.Errorf("%w after %d attempts: %w", ErrDeadline, attempt, retryErr)
 		}
-		f.log().Warn("metadata fetch failed, retrying", "url", url, "attempt", attempt, "in", backoff.String(), "err", retryErr.Error())
-		nopoll.Sleep(backoff)
+		wait := min(backoff, left)
+		f.log().Warn("metadata fetch failed, retrying", "url", url, "attempt", attempt, "in", wait.String(), "err", retryErr.Error())
+		nopoll.Sleep(wait)
 		if backoff *= 2; backoff > max {
 			backoff = max
 		}
 	}
+}
+
+// permanent reports transport errors no retry can heal: a certificate
+// that does not verify, https where TLS cannot run, a malformed URL.
+func permanent(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) ||
+		errors.Is(err, httpc.ErrTLSUnavailable) || errors.Is(err, httpc.ErrBadURL)
 }
 
 // optional turns a 404 into an empty document.

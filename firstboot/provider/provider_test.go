@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/httpc"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/metadata"
 )
@@ -176,6 +179,7 @@ func TestFaults(t *testing.T) {
 		{"404", []string{"404"}, 0, false, ErrNotFound},
 		{"malformed", nil, 0, true, metadata.ErrMalformed},
 		{"always 500", repeat("500", 200), 0, false, ErrDeadline},
+		{"wrong instance", nil, 0, false, ErrWrongInstance},
 	}
 	for _, k := range kinds() {
 		for _, f := range faults {
@@ -194,8 +198,17 @@ func TestFaults(t *testing.T) {
 				}
 				base := start(t, s, f.down)
 				deadline := time.Now().Add(6 * time.Second)
-				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
+				expect := ""
+				if f.name == "wrong instance" {
+					expect = "some-other-instance"
+				}
+				var logs bytes.Buffer
+				sel := &Selection{Explicit: k.provider(base), Client: client, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, ExpectInstance: expect,
+					Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 				m, _, err := sel.Discover(deadline)
+				if s.token != "" && (strings.Contains(logs.String(), s.token) || (err != nil && strings.Contains(err.Error(), s.token))) {
+					t.Errorf("IMDSv2 token leaked into logs or errors")
+				}
 				if over := time.Since(deadline); over > time.Second {
 					t.Errorf("returned %s after the deadline", over)
 				}
@@ -291,6 +304,15 @@ func TestLocalSeedsAndSelection(t *testing.T) {
 	if m, _, err = sel.Discover(deadline); err != nil || m.InstanceID != "iid-esx-lab-0042" {
 		t.Fatalf("nocloud seed: %v", err)
 	}
+	// A FAT bootbank seed with 8.3 upper-case names.
+	fat := filepath.Join(dir, "ESXIFB")
+	os.MkdirAll(fat, 0o755)
+	os.WriteFile(filepath.Join(fat, "METADATA"), []byte(fixture(t, "nocloud-meta-data")), 0o644)
+	os.WriteFile(filepath.Join(fat, "NETWORK"), []byte(fixture(t, "nocloud-network-config")), 0o644)
+	sel = &Selection{SeedDirs: []string{filepath.Join(dir, "esxifb"), fat}, NoProbe: true}
+	if m, _, err = sel.Discover(deadline); err != nil || m.InstanceID != "iid-esx-lab-0042" || m.VLAN != 20 {
+		t.Fatalf("8.3 seed: %v %v", m, err)
+	}
 	sel = &Selection{SeedDirs: []string{}, NoProbe: true}
 	if _, _, err = sel.Discover(deadline); !errors.Is(err, ErrAbsent) {
 		t.Fatalf("nothing: %v", err)
@@ -338,5 +360,28 @@ func TestBootOptions(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: %q, want %q", opts, got, want)
 		}
+	}
+}
+
+func TestGuestinfoAndBootOptionsViaRunner(t *testing.T) {
+	meta, _ := os.ReadFile("../metadata/testdata/guestinfo-metadata.yaml")
+	h := fakehost.New("00:0c:29:01:02:03")
+	h.Guestinfo = map[string]string{"guestinfo.metadata": string(meta)}
+	sel := &Selection{Runner: h, SeedDirs: []string{}, NoProbe: true}
+	m, name, err := sel.Discover(time.Now().Add(3 * time.Second))
+	if err != nil || m.InstanceID != "vm-nested-esx-01" || name != "vmware guestinfo" {
+		t.Fatalf("guestinfo: %v %v %s", m, err, name)
+	}
+	// A boot option wins over guestinfo.
+	s := &service{docs: map[string]string{"/metadata": fixture(t, "equinix-metadata.json")}, faults: map[string][]string{}, hits: map[string]int{}}
+	h.BootOpts = "runweasel esxi-firstboot.metadata=equinix:" + start(t, s, 0)
+	sel.Client = &httpc.Client{Timeout: time.Second}
+	if m, name, err = sel.Discover(time.Now().Add(3 * time.Second)); err != nil || m.Source != "equinix" || !strings.HasPrefix(name, "equinix") {
+		t.Fatalf("boot option: %v %s", err, name)
+	}
+	// No guestinfo key: absent, so the next candidate (none) is tried.
+	h.BootOpts, h.Guestinfo = "", nil
+	if _, _, err = sel.Discover(time.Now().Add(time.Second)); !errors.Is(err, ErrAbsent) {
+		t.Fatalf("no guestinfo: %v", err)
 	}
 }

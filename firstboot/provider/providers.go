@@ -194,11 +194,13 @@ func (p NoCloud) Fetch(f *Fetcher) (*model.Metadata, error) {
 		if p.Dir == "" {
 			return f.Get(join(p.SeedURL, name), nil)
 		}
-		b, err := nopoll.ReadFile(filepath.Join(p.Dir, name), maxDoc)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(p.Dir, name), ErrNotFound)
+		for _, n := range seedNames(name) {
+			b, err := nopoll.ReadFile(filepath.Join(p.Dir, n), maxDoc)
+			if err == nil || !errors.Is(err, os.ErrNotExist) {
+				return b, err
+			}
 		}
-		return b, err
+		return nil, fmt.Errorf("%s: %w", filepath.Join(p.Dir, name), ErrNotFound)
 	}
 	meta, err := get("meta-data")
 	if err != nil {
@@ -216,6 +218,20 @@ func (p NoCloud) Fetch(f *Fetcher) (*model.Metadata, error) {
 		return nil, err
 	}
 	return metadata.ParseNoCloud(meta, nc, ud)
+}
+
+// seedAliases are 8.3 names for a seed on a bootbank or altbootbank, whose
+// FAT file names must be 8.3 (NoCloud's own names are longer).
+var seedAliases = map[string]string{"meta-data": "metadata", "user-data": "userdata", "network-config": "network"}
+
+// seedNames lists the names a seed file may have: NoCloud's, then the 8.3
+// alias in lower and upper case (FAT short names are stored upper-case).
+func seedNames(name string) []string {
+	out := []string{name}
+	if a, ok := seedAliases[name]; ok {
+		out = append(out, a, strings.ToUpper(a))
+	}
+	return out
 }
 
 // Guestinfo reads guestinfo.metadata/.userdata (+ .encoding) through

@@ -23,8 +23,9 @@ var (
 )
 
 // DefaultSeedDirs are where an image or a deploy tool may leave a seed:
-// MAAS-style on the altbootbank (partition 6), or the bootbank.
-var DefaultSeedDirs = []string{"/altbootbank/esxi-firstboot", "/bootbank/esxi-firstboot"}
+// MAAS-style on the altbootbank (partition 6), or the bootbank. Bootbank
+// names must be 8.3, hence "esxifb" (and its upper-case short name).
+var DefaultSeedDirs = []string{"/altbootbank/esxifb", "/altbootbank/ESXIFB", "/bootbank/esxifb", "/bootbank/ESXIFB"}
 
 // ParseSpec turns a kind and a location into a provider: kind is one of
 // equinix, ec2, openstack, nocloud, file, guestinfo, or "" to infer it
@@ -69,19 +70,17 @@ func ParseSpec(kind, loc, instanceID string, r esxi.Runner) (Provider, error) {
 }
 
 func seedDir(dir string) (Provider, error) {
-	for _, c := range []struct {
-		probe string
-		p     Provider
-	}{
-		{"meta-data", NoCloud{Dir: dir}},
-		{"openstack", OpenStack{Dir: dir}},
-		{"OPENSTAC", OpenStack{Dir: dir}},
-	} {
-		if _, err := os.Stat(filepath.Join(dir, c.probe)); err == nil {
-			return c.p, nil
+	for _, n := range seedNames("meta-data") {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return NoCloud{Dir: dir}, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s holds neither meta-data nor openstack/", ErrAbsent, dir)
+	for _, n := range []string{"openstack", "OPENSTAC"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return OpenStack{Dir: dir}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s holds neither meta-data (metadata) nor openstack/", ErrAbsent, dir)
 }
 
 // FromBootOptions finds a provider in the kernel options ESXi reports
@@ -126,6 +125,10 @@ type Selection struct {
 	MinBackoff  time.Duration
 	MaxBackoff  time.Duration
 	ProbeBudget time.Duration // per probe candidate per round; default 20 s
+	// ExpectInstance, when set, is the only instance-id accepted from any
+	// provider (a NAT'd Hegel answering for the wrong machine, a stale
+	// seed): anything else fails with ErrWrongInstance before any change.
+	ExpectInstance string
 }
 
 // Discover finds metadata before deadline. With an explicit provider it
@@ -149,6 +152,9 @@ func (s *Selection) Discover(deadline time.Time) (*model.Metadata, string, error
 		}
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name(), err)
+		}
+		if s.ExpectInstance != "" && m.InstanceID != s.ExpectInstance {
+			return nil, fmt.Errorf("%s: %w: expected %q, document is for %q", p.Name(), ErrWrongInstance, s.ExpectInstance, m.InstanceID)
 		}
 		return m, nil
 	}

@@ -3,10 +3,11 @@
 // re-run with the same instance-id only verifies, and a new instance-id
 // (a re-provisioned host) gets a full run.
 //
-// The default directory, /scratch/esxi-firstboot, lives on OSDATA on ESXi
-// 7/8 (VMFS-L), which survives reboots without auto-backup.sh; where the
-// host has no persistent scratch it is a ramdisk and the state is lost at
-// reboot (the run is then repeated in full, which the plan makes safe).
+// The default directory, /scratch/esxi-firstboot, is on the OSDATA volume
+// (VMFS-L) of an ESXi 7/8 host that has one, which survives reboots without
+// auto-backup.sh (research marks this likely, not confirmed on hardware);
+// where scratch is a ramdisk the state is lost at reboot and a re-run is a
+// full run again, which the diff-based plan makes safe.
 package runonce
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/nopoll"
@@ -122,6 +124,38 @@ func (r *Run) Mark(step string) error {
 func (r *Run) Finish(status string) error {
 	r.rec.Status, r.rec.Finished = status, time.Now().UTC()
 	return r.save()
+}
+
+// ErrBusy: another run holds the state directory.
+var ErrBusy = errors.New("another esxi-firstboot run is in progress")
+
+// Lock takes an exclusive lock on the state directory so a manual run and
+// the launcher's next-boot retry cannot interleave. Filesystems without
+// flock (it is unconfirmed on VMFS-L) are tolerated: the lock is then
+// advisory only. Call the returned function to release it.
+func (s Store) Lock() (func(), error) {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := nopoll.Open(filepath.Join(s.Dir, "lock"), syscall.O_RDWR|syscall.O_CREAT, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch err {
+	case nil, syscall.ENOSYS, syscall.EINVAL, syscall.ENOTSUP:
+		return func() { f.Close() }, nil
+	case syscall.EWOULDBLOCK:
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", s.Dir, ErrBusy)
+	}
+	f.Close()
+	return nil, fmt.Errorf("lock %s: %w", s.Dir, err)
 }
 
 // Record returns a copy of the record.

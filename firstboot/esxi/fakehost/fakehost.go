@@ -14,13 +14,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi"
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/nopoll"
 )
 
 // Lease is what DHCP gave vmk0 on first boot (restored by --type=dhcp).
@@ -64,7 +64,8 @@ func New(macs ...string) *Host {
 
 // Load reads a host saved by Save.
 func Load(path string) (*Host, error) {
-	b, err := os.ReadFile(path)
+	// nopoll: fakeesx runs under the noepoll filter with the agent.
+	b, err := nopoll.ReadFile(path, 64<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -83,11 +84,7 @@ func (h *Host) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nopoll.WriteFileAtomic(path, b, 0o600)
 }
 
 // Snapshot returns a deep copy of the managed state.
@@ -499,11 +496,30 @@ func (h *Host) change(argv []string, cmd string, o map[string][]string, spec map
 	req := func(names ...string) error { return need(argv, o, spec, names...) }
 	switch cmd {
 	case "system hostname set":
-		if len(o["fqdn"]) > 0 {
+		host, dom, _ := strings.Cut(s.FQDN, ".")
+		switch {
+		case len(o["fqdn"]) > 0 && (len(o["host"]) > 0 || len(o["domain"]) > 0):
+			return fail(argv, "Error: --fqdn cannot be combined with --host or --domain")
+		case len(o["fqdn"]) > 0:
+			if !strings.Contains(one("fqdn"), ".") {
+				return fail(argv, "Error: Invalid fully qualified domain name %s", one("fqdn"))
+			}
 			s.FQDN = one("fqdn")
 			return nil
+		case len(o["host"]) > 0 || len(o["domain"]) > 0:
+			if len(o["host"]) > 0 {
+				host = one("host")
+			}
+			if len(o["domain"]) > 0 {
+				dom = one("domain")
+			}
+			s.FQDN = host
+			if dom != "" {
+				s.FQDN += "." + dom
+			}
+			return nil
 		}
-		return fail(argv, "Error: one of --fqdn or --host is required")
+		return fail(argv, "Error: one of --fqdn, --host or --domain is required")
 	case "system ntp set":
 		if len(o["server"]) > 0 {
 			s.NTP = append([]string(nil), o["server"]...)
