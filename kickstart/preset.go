@@ -5,31 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/esxi-golden/packer-plugin-esxi/firstboot/launcher"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
 )
 
 // DefaultFirstbootBody is the %firstboot body of the golden preset when
-// the caller gives none: a busybox launcher that runs the first-boot
-// agent's entry script from the bootbank the host booted from (or the
-// other one), logging to /var/log/esxi-golden-firstboot.log. The inject
-// step places the agent at DefaultAgentPath under /bootbank or
-// /altbootbank. A missing agent fails loudly in the log and exit status.
-const DefaultFirstbootBody = `# esxi-golden first-boot launcher: runs the first-boot agent placed on the
-# image by the inject step. Output goes to /var/log/esxi-golden-firstboot.log.
-exec >>/var/log/esxi-golden-firstboot.log 2>&1
-for bank in /bootbank /altbootbank; do
-    if [ -x "$bank/` + DefaultAgentPath + `" ]; then
-        echo "esxi-golden: starting $bank/` + DefaultAgentPath + `"
-        exec "$bank/` + DefaultAgentPath + `"
-    fi
-done
-echo "esxi-golden: no first-boot agent under /bootbank or /altbootbank (want ` + DefaultAgentPath + `)"
-exit 1
-`
-
-// DefaultAgentPath is where DefaultFirstbootBody looks for the agent's
-// entry script, relative to a bootbank.
-const DefaultAgentPath = "esxi-golden/firstboot.sh"
+// the caller gives none: the first-boot agent's busybox launcher with its
+// default paths (the agent under esxifb/ on a bootbank: bootbanks are FAT
+// with 8.3 names). It runs `esxi-firstboot run`, logs, and acts on the
+// agent's exit codes (retry next boot, stop, alert); see firstboot/launcher.
+var DefaultFirstbootBody = launcher.Body(launcher.Config{})
 
 // GoldenOptions are the parameters of the golden-image preset.
 type GoldenOptions struct {
