@@ -5,7 +5,10 @@ go 1.24.12
 replace github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3
 
 require (
+	aead.dev/minisign v0.3.0
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
+	github.com/klauspost/compress v1.19.2
 	github.com/spf13/cobra v1.10.2
 )
 
@@ -64,7 +67,6 @@ require (
 	github.com/imdario/mergo v0.3.12 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jehiah/go-strftime v0.0.0-20171201141054-1d33003b3869 // indirect
-	github.com/klauspost/compress v1.11.2 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/mitchellh/cli v1.1.5 // indirect
