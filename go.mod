@@ -10,6 +10,7 @@ require (
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
 	github.com/klauspost/compress v1.19.2
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.39.0
 )
 
 require (
@@ -94,7 +95,6 @@ require (
 	golang.org/x/mod v0.30.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.19.0 // indirect
-	golang.org/x/sys v0.39.0 // indirect
 	golang.org/x/text v0.32.0 // indirect
 	golang.org/x/time v0.11.0 // indirect
 	golang.org/x/tools v0.39.0 // indirect
