@@ -93,7 +93,7 @@ type Result struct {
 	Manifest *format.Manifest
 	// Files are the published files' paths in SHA256SUMS order, then
 	// SHA256SUMS (and its signature) last.
-	Files []string
+	Files                                                []string
 	Archive, ManifestFile, Signature, Bmap, Writer, Sums string
 }
 
