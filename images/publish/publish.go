@@ -93,7 +93,10 @@ type Result struct {
 	Manifest *format.Manifest
 	// Files are the published files' paths in SHA256SUMS order, then
 	// SHA256SUMS (and its signature) last.
-	Files                                                []string
+	Files []string
+
+	// Paths of the individual files; Signature and Writer are empty when
+	// not published.
 	Archive, ManifestFile, Signature, Bmap, Writer, Sums string
 }
 
