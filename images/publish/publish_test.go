@@ -376,3 +376,16 @@ func TestDataExtents(t *testing.T) {
 		t.Fatalf("chunk 0 overlaps %v", got)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"4MiB": 4 << 20, "4M": 4 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30, "4194304": 4194304, " 8 MiB ": 8 << 20, "4096B": 4096} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "4MB", "-1", "0", "1.5MiB", "4 TiB", "MiB", "99999999999G"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
