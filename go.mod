@@ -8,14 +8,18 @@ require (
 	aead.dev/minisign v0.3.0
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/diskfs/go-diskfs v1.9.4
+	github.com/google/go-containerregistry v0.20.2
 	github.com/hashicorp/hcl/v2 v2.19.1
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
 	github.com/klauspost/compress v1.19.2
+	github.com/opencontainers/go-digest v1.0.0
+	github.com/opencontainers/image-spec v1.1.1
 	github.com/schollz/progressbar/v3 v3.18.0
 	github.com/spf13/cobra v1.10.2
 	github.com/zclconf/go-cty v1.13.3
 	golang.org/x/sys v0.43.0
 	golang.org/x/term v0.38.0
+	oras.land/oras-go/v2 v2.6.0
 )
 
 require (

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/format"
+	"github.com/esxi-golden/packer-plugin-esxi/images/ocipush"
 	"github.com/esxi-golden/packer-plugin-esxi/images/publish"
 	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/cli"
@@ -26,6 +27,8 @@ func newPublishCmd() *cobra.Command {
 		level, writer      string
 		labels             []string
 		noProgress         bool
+		push               string
+		plainHTTP          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "publish RAW OUTDIR",
@@ -96,6 +99,13 @@ an encrypted key's password from ` + sign.EnvPassword + `.`,
 			for _, f := range res.Files {
 				fmt.Fprintln(cmd.OutOrStdout(), f)
 			}
+			if push != "" {
+				d, err := ocipush.Push(cmd.Context(), res, push, ocipush.OptionsFromEnv(plainHTTP))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s\n", push, d.Digest)
+			}
 			return nil
 		},
 	}
@@ -114,6 +124,8 @@ an encrypted key's password from ` + sign.EnvPassword + `.`,
 	f.StringVar(&o.Agent.Version, "agent-version", "", "first-boot agent version recorded in the manifest")
 	f.StringArrayVar(&labels, "label", nil, "provenance label key=value for the manifest (repeatable)")
 	f.BoolVar(&noProgress, "no-progress", false, "do not show progress")
+	f.StringVar(&push, "push", "", "also push the directory to this OCI reference (host/repo:tag; credentials from "+ocipush.EnvUsername+"/"+ocipush.EnvPassword+")")
+	f.BoolVar(&plainHTTP, "plain-http", false, "push over plain HTTP (a registry on loopback or a provisioning network)")
 	return cmd
 }
 

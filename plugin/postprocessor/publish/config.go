@@ -55,6 +55,12 @@ type Config struct {
 	ESXiBuild string `mapstructure:"esxi_build"`
 	// Version of the first-boot agent injected into the image, if any.
 	AgentVersion string `mapstructure:"agent_version"`
+	// Also push the publish directory to this OCI reference
+	// (host/repository:tag). Credentials come from ESXI_REGISTRY_USERNAME
+	// and ESXI_REGISTRY_PASSWORD.
+	Push string `mapstructure:"push"`
+	// Push over plain HTTP instead of HTTPS.
+	PushPlainHTTP bool `mapstructure:"push_plain_http"`
 
 	chunkSize int64
 	level     format.Level

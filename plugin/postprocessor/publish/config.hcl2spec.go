@@ -31,6 +31,8 @@ type FlatConfig struct {
 	ESXiVersion         *string           `mapstructure:"esxi_version" cty:"esxi_version" hcl:"esxi_version"`
 	ESXiBuild           *string           `mapstructure:"esxi_build" cty:"esxi_build" hcl:"esxi_build"`
 	AgentVersion        *string           `mapstructure:"agent_version" cty:"agent_version" hcl:"agent_version"`
+	Push                *string           `mapstructure:"push" cty:"push" hcl:"push"`
+	PushPlainHTTP       *bool             `mapstructure:"push_plain_http" cty:"push_plain_http" hcl:"push_plain_http"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -66,6 +68,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"esxi_version":               &hcldec.AttrSpec{Name: "esxi_version", Type: cty.String, Required: false},
 		"esxi_build":                 &hcldec.AttrSpec{Name: "esxi_build", Type: cty.String, Required: false},
 		"agent_version":              &hcldec.AttrSpec{Name: "agent_version", Type: cty.String, Required: false},
+		"push":                       &hcldec.AttrSpec{Name: "push", Type: cty.String, Required: false},
+		"push_plain_http":            &hcldec.AttrSpec{Name: "push_plain_http", Type: cty.Bool, Required: false},
 	}
 	return s
 }

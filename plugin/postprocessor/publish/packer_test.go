@@ -3,11 +3,16 @@ package publish
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 )
 
 // packerEnv installs the plugin into a private plugin directory with the
@@ -61,6 +66,8 @@ build {
       esxi_version        = "8.0.3"
       esxi_build          = "24022510"
       keep_input_artifact = true
+      push                = "REGISTRY/esxi/golden:golden.zs"
+      push_plain_http     = true
     }
     post-processor "checksum" {
       checksum_types = ["sha256"]
@@ -85,7 +92,10 @@ func TestPackerBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "raw.img"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(template), 0o644); err != nil {
+	reg := httptest.NewServer(ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(strings.Replace(template, "REGISTRY", host, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(packer, "build", "-color=false", "t.pkr.hcl")
@@ -96,6 +106,9 @@ func TestPackerBuild(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "Published golden: 3.0 MiB raw, 2/13 data chunks") {
 		t.Fatalf("packer output lacks the publish summary:\n%s", out)
+	}
+	if !strings.Contains(string(out), "Pushed "+host+"/esxi/golden:golden.zs@sha256:") {
+		t.Fatalf("packer output lacks the push:\n%s", out)
 	}
 	for _, f := range []string{"golden.img.zst", "golden.manifest.json", "golden.manifest.json.minisig", "golden.bmap", "SHA256SUMS", "SHA256SUMS.minisig"} {
 		if _, err := os.Stat(filepath.Join(dir, "out", f)); err != nil {

@@ -15,6 +15,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/format"
+	"github.com/esxi-golden/packer-plugin-esxi/images/ocipush"
 	"github.com/esxi-golden/packer-plugin-esxi/images/publish"
 	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 )
@@ -79,6 +80,13 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, in pac
 	ui.Sayf("Published %s: %s raw, %d/%d data chunks, %s archive, in %s", c.Name, mib(m.Image.Size),
 		m.Image.DataChunks, len(m.Chunks), mib(m.Archive.Size), time.Since(start).Round(time.Millisecond))
 	ui.Sayf("  image sha256 %s", m.Image.SHA256)
+	if c.Push != "" {
+		d, err := ocipush.Push(ctx, res, c.Push, ocipush.OptionsFromEnv(c.PushPlainHTTP))
+		if err != nil {
+			return nil, false, false, fmt.Errorf("esxi-publish: %w", err)
+		}
+		ui.Sayf("Pushed %s@%s", c.Push, d.Digest)
+	}
 	return &Artifact{Result: res}, false, false, nil
 }
 
