@@ -74,3 +74,63 @@ func TestPublishCLI(t *testing.T) {
 		t.Fatalf("manifest lacks the labels or version:\n%.600s", m)
 	}
 }
+
+// verify accepts the directory publish made and names what is wrong with a
+// damaged one.
+func TestVerifyCLI(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	raw := make([]byte, 2<<20)
+	copy(raw[300<<10:], bytes.Repeat([]byte("vmkernel "), 90000))
+	rawPath := filepath.Join(dir, "img.raw")
+	os.WriteFile(rawPath, raw, 0o644)
+	key, _ := filepath.Abs("../../images/sign/testdata/test.key")
+	pub, _ := filepath.Abs("../../images/sign/testdata/test.pub")
+	out := filepath.Join(dir, "out")
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+		b, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(b)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(b)
+	}
+	if code, o := run("publish", rawPath, out, "--key", key, "--no-writer", "--chunk-size", "256KiB"); code != 0 {
+		t.Fatalf("publish: %s", o)
+	}
+	if code, o := run("verify", out, "--pub", pub); code != 0 || !strings.Contains(o, "signature ok") || !strings.Contains(o, "img.img.zst ok") {
+		t.Fatalf("verify: exit %d\n%s", code, o)
+	}
+	if code, o := run("verify", out); code != 2 || !strings.Contains(o, "--pub") {
+		t.Fatalf("verify without a key: exit %d\n%s", code, o)
+	}
+
+	zst := filepath.Join(out, "img.img.zst")
+	good, _ := os.ReadFile(zst)
+	mpath := filepath.Join(out, "img.manifest.json")
+	goodM, _ := os.ReadFile(mpath)
+	for _, tc := range []struct {
+		name   string
+		damage func()
+		msg    string
+	}{
+		{"flipped archive byte", func() { b := bytes.Clone(good); b[len(b)/3] ^= 1; os.WriteFile(zst, b, 0o644) }, "chunk "},
+		{"truncated archive", func() { os.WriteFile(zst, good[:len(good)-100], 0o644) }, "archive.size"},
+		{"edited manifest", func() {
+			os.WriteFile(mpath, bytes.Replace(goodM, []byte(`"version": "`), []byte(`"version": "9`), 1), 0o644)
+		}, "signature verification failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.damage()
+			defer os.WriteFile(zst, good, 0o644)
+			defer os.WriteFile(mpath, goodM, 0o644)
+			code, o := run("verify", out, "--pub", pub)
+			if code != 1 || !strings.Contains(o, tc.msg) {
+				t.Fatalf("exit %d, want 1 with %q:\n%s", code, tc.msg, o)
+			}
+		})
+	}
+}
