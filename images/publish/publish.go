@@ -104,7 +104,7 @@ type Result struct {
 // outDir (created if missing). Everything is written under temporary names
 // and renamed into place only when all of it succeeded, SHA256SUMS last;
 // on error nothing new is left behind.
-func Publish(ctx context.Context, rawPath, outDir string, o Options) (_ *Result, err error) {
+func Publish(ctx context.Context, rawPath, outDir string, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
