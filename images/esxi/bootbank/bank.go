@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat12"
@@ -35,7 +36,12 @@ type Bank struct {
 	fs       *fat16.FileSystem
 	name     string // for errors, e.g. "bootbank 5"
 	long     bool   // allow names that are not 8.3 (partition 1 only)
+	mtime    time.Time
 }
+
+// SetModTime makes every later WriteFile stamp the file (and directories
+// it creates) with t instead of the current time, for reproducible images.
+func (b *Bank) SetModTime(t time.Time) { b.mtime = t }
 
 // AllowLongNames lifts the 8.3 rule, for partition 1 whose stock content
 // includes EFI/VMware/safeboot64.efi.
@@ -75,9 +81,16 @@ func (b *Bank) UUID() (UUID, error) {
 // ReadFile returns a file's content; names match case-insensitively as
 // on FAT.
 func (b *Bank) ReadFile(name string) ([]byte, error) {
+	fi, ok := b.lookup(abs(name))
+	if !ok {
+		return nil, fmt.Errorf("%s: open %s: %w", b.name, name, iofs.ErrNotExist)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s: read %s: is a directory", b.name, name)
+	}
 	// go-diskfs cannot open a file whose start cluster is 0, which is how
 	// FAT stores empty files.
-	if fi, ok := b.lookup(abs(name)); ok && !fi.IsDir() && fi.Size() == 0 {
+	if fi.Size() == 0 {
 		return []byte{}, nil
 	}
 	f, err := b.fs.OpenFile(abs(name), os.O_RDONLY)
@@ -85,8 +98,12 @@ func (b *Bank) ReadFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: open %s: %w", b.name, name, notExist(err))
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
+	// One Read of the exact size: go-diskfs v1.9.4 File.Read, when it
+	// resumes inside a cluster, returns the rest of that cluster even past
+	// the end of the file (io.ReadAll got 1728 bytes of a 1700-byte file
+	// on a 16 KiB-cluster volume).
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", b.name, name, err)
 	}
 	return data, nil
@@ -94,7 +111,7 @@ func (b *Bank) ReadFile(name string) ([]byte, error) {
 
 func notExist(err error) error {
 	if err != nil && strings.Contains(err.Error(), "does not exist") {
-		return fmt.Errorf("%w (%v)", iofs.ErrNotExist, err)
+		return iofs.ErrNotExist
 	}
 	return err
 }
@@ -210,8 +227,22 @@ func (b *Bank) WriteFile(name string, data []byte) error {
 			b.name, name, len(data), need, b.geo.ClusterBytes(), avail, ErrNoSpace)
 	}
 	if dir := path.Dir(p); dir != "/" {
+		var created []string
+		for d := dir; d != "/"; d = path.Dir(d) {
+			if _, ok := b.lookup(d); !ok {
+				created = append(created, d)
+			}
+		}
 		if err := b.fs.Mkdir(dir); err != nil {
 			return fmt.Errorf("%s: mkdir %s: %w", b.name, dir, err)
+		}
+		for _, d := range created {
+			if err := b.stamp(d); err != nil {
+				return err
+			}
+			if err := b.stampDots(d); err != nil {
+				return fmt.Errorf("%s: set time of %s: %w", b.name, d, err)
+			}
 		}
 	}
 	if old >= 0 {
@@ -240,6 +271,61 @@ func (b *Bank) WriteFile(name string, data []byte) error {
 		if err := b.emptyFile(p); err != nil {
 			return fmt.Errorf("%s: create empty %s: %w", b.name, name, err)
 		}
+	}
+	return b.stamp(p)
+}
+
+// stampDots sets the times of a new directory's "." and ".." entries,
+// which go-diskfs v1.9.4 always stamps with the current time.
+func (b *Bank) stampDots(dir string) error {
+	if b.mtime.IsZero() {
+		return nil
+	}
+	d, err := b.fs.OpenFile(dir, os.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	ff, ok := d.(*fat12.File)
+	if !ok {
+		d.Close()
+		return fmt.Errorf("go-diskfs returned %T, want *fat12.File", d)
+	}
+	chain, err := ff.GetClusterChain()
+	d.Close()
+	if err != nil || len(chain) == 0 {
+		return err
+	}
+	off := b.start + b.geo.DataStart() + int64(chain[0]-2)*b.geo.ClusterBytes()
+	ents := make([]byte, 64)
+	if _, err := b.f.ReadAt(ents, off); err != nil {
+		return err
+	}
+	t := b.mtime
+	date := uint16((t.Year()-1980)<<9 | int(t.Month())<<5 | t.Day())
+	tm := uint16(t.Hour()<<11 | t.Minute()<<5 | t.Second()/2)
+	le := binary.LittleEndian
+	for i := 0; i < 2; i++ {
+		e := ents[32*i : 32*i+32]
+		if e[0] != '.' {
+			return fmt.Errorf("entry %d of the new directory is %q, want a dot entry", i, e[:11])
+		}
+		e[13] = 0
+		le.PutUint16(e[14:], tm)
+		le.PutUint16(e[16:], date)
+		le.PutUint16(e[18:], date)
+		le.PutUint16(e[22:], tm)
+		le.PutUint16(e[24:], date)
+	}
+	_, err = b.f.WriteAt(ents, off)
+	return err
+}
+
+func (b *Bank) stamp(p string) error {
+	if b.mtime.IsZero() {
+		return nil
+	}
+	if err := b.fs.Chtimes(p, b.mtime, b.mtime, b.mtime); err != nil {
+		return fmt.Errorf("%s: set time of %s: %w", b.name, p, err)
 	}
 	return nil
 }

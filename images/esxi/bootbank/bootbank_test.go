@@ -3,6 +3,7 @@ package bootbank
 import (
 	"bytes"
 	"errors"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -290,4 +291,30 @@ func FuzzParseMagic(f *testing.F) {
 			t.Fatal("uuid mismatch")
 		}
 	})
+}
+
+// TestUpstreamPartialReadPastEOF documents the go-diskfs v1.9.4 read bug
+// ReadFile avoids. When it fails, upstream fixed it.
+func TestUpstreamPartialReadPastEOF(t *testing.T) {
+	const size = 1 << 30 // 16 KiB clusters
+	_, f := newImage(t, size, true)
+	b, err := Open(f, partOff, size, true, "bootbank 5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("abcdefghij"), 170)
+	if err := b.WriteFile("/boot.cfg", data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.ReadFile("/boot.cfg"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadFile: %d bytes, %v", len(got), err)
+	}
+	r, err := b.fs.OpenFile("/boot.cfg", os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	if len(got) == len(data) {
+		t.Fatal("go-diskfs File.Read no longer returns bytes past EOF after a partial read: upstream fixed it")
+	}
 }
