@@ -90,3 +90,9 @@ $(BENCH_DISK):
 # Remastering a ~600 MiB installer ISO, against xorriso in the same run.
 bench-formats:
 	go test -run '^$$' -bench . -benchtime 3x ./images/esxi/iso/
+
+# --- kickstart ---
+.PHONY: kickstart-golden
+
+kickstart-golden: ## rewrite kickstart golden files (review the diff before committing)
+	go test ./kickstart -run 'TestParseTestdata|TestLintTestdata|TestGoldenPresetRenders' -update
