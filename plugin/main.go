@@ -10,10 +10,12 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/esxi-golden/packer-plugin-esxi/internal/version"
+	"github.com/esxi-golden/packer-plugin-esxi/plugin/builder/iso"
 )
 
 func main() {
 	pps := plugin.NewSet()
+	pps.RegisterBuilder("iso", new(iso.Builder)) // source "esxi-iso"
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
