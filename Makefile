@@ -159,3 +159,9 @@ packer-check: plugin
 	@for f in packer/esxi-*.pkrvars.hcl; do \
 	  echo "$(PACKER) validate -var-file=$$f packer/"; \
 	  PKR_VAR_root_password=validate-only $(PACKER) validate -var-file=$$f packer/ >/dev/null || exit 1; done
+
+# The acceptance tests (packer/acceptance_test.go) run bin/packer with the
+# installed plugin on the simulator ISO; make test also checks templates.
+test-go: $(SIM_ISO)
+test-go: export ESXI_TEST_SIMULATOR_ISO := $(SIM_ISO)
+test: packer-check
