@@ -58,6 +58,9 @@ func Open(f *os.File, start, size int64, writable bool, name string) (*Bank, err
 	if int64(geo.TotalSectors)*512 > size {
 		return nil, fmt.Errorf("%s: FAT16 volume of %d sectors is larger than the %d-byte partition", name, geo.TotalSectors, size)
 	}
+	if err := mkfat.CheckFAT(f, start, geo); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	fs, err := fat16.Read(file.New(f, !writable), size, start, 512)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open FAT16: %w", name, err)
@@ -139,8 +142,14 @@ type FileInfo struct {
 // List walks the whole bank, sorted by path.
 func (b *Bank) List() ([]FileInfo, error) {
 	var out []FileInfo
-	var walk func(dir string) error
-	walk = func(dir string) error {
+	// Bounds: a corrupt directory entry pointing at an ancestor would
+	// otherwise make this walk endless.
+	const maxDepth, maxEntries = 16, 100000
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > maxDepth || len(out) > maxEntries {
+			return fmt.Errorf("%s: list %s: deeper than %d levels or more than %d entries (a directory loop?)", b.name, dir, maxDepth, maxEntries)
+		}
 		ents, err := b.fs.ReadDir(rel(dir))
 		if err != nil {
 			return fmt.Errorf("%s: list %s: %w", b.name, dir, err)
@@ -159,14 +168,14 @@ func (b *Bank) List() ([]FileInfo, error) {
 			}
 			out = append(out, FileInfo{Path: p, Size: info.Size(), Dir: e.IsDir()})
 			if e.IsDir() {
-				if err := walk(p); err != nil {
+				if err := walk(p, depth+1); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
-	if err := walk("/"); err != nil {
+	if err := walk("/", 0); err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })

@@ -4,7 +4,8 @@
 // names) with two El Torito entries: BIOS ISOLINUX.BIN (no emulation, load
 // size 4, boot-info-table) and EFI EFIBOOT.IMG. Names are matched
 // case-insensitively, since Linux shows them lower-case and TFTP/HTTP
-// clients ask for either. Reading and writing go through go-diskfs.
+// clients ask for either. go-diskfs writes ISOs; reading uses a small
+// bounded directory reader here (see walker).
 package iso
 
 import (
@@ -16,9 +17,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-
-	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
 )
@@ -39,7 +37,6 @@ const (
 // ISO is an opened installer ISO.
 type ISO struct {
 	f        *os.File
-	fs       *iso9660.FileSystem
 	name     string
 	size     int64
 	volumeID string
@@ -52,7 +49,6 @@ type FileInfo struct {
 	Size int64  `json:"size"`
 	Dir  bool   `json:"dir,omitempty"`
 	LBA  uint32 `json:"-"`
-	raw  string // the path as go-diskfs lists it (may carry ";1")
 }
 
 // Open opens an ISO read-only. A truncated or non-ISO file gives one line
@@ -86,16 +82,122 @@ func open(f *os.File, name string) (*ISO, error) {
 	if want := blocks * blockSize; want > size {
 		return nil, fmt.Errorf("%s: %w: truncated: the volume descriptor says %d bytes, the file has %d", name, ErrNotISO, want, size)
 	}
-	fs, err := iso9660.Read(file.New(f, true), size, 0, blockSize)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", name, ErrNotISO, strings.ReplaceAll(err.Error(), "\n", "; "))
+	i := &ISO{f: f, name: name, size: size, volumeID: strings.TrimRight(string(pvd[40:72]), " \x00")}
+	root, err := parseRecord(pvd[156:190])
+	if err != nil || !root.dir {
+		return nil, fmt.Errorf("%s: %w: bad root directory record in the volume descriptor", name, ErrNotISO)
 	}
-	i := &ISO{f: f, fs: fs, name: name, size: size, volumeID: strings.TrimRight(string(pvd[40:72]), " \x00")}
-	if err := i.walk("."); err != nil {
+	w := walker{iso: i, seen: map[uint32]bool{}}
+	if err := w.walk("", root, 0); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", name, ErrNotISO, err)
 	}
 	sort.Slice(i.files, func(a, b int) bool { return i.files[a].Path < i.files[b].Path })
 	return i, nil
+}
+
+// Reading uses this small, bounded ISO9660 directory reader rather than
+// go-diskfs: ESXi ISOs are plain ISO9660, and go-diskfs v1.9.4 recurses
+// without end on a directory that points at itself (FuzzOpen found it
+// with one corrupted byte; testdata/dirloop.iso), which overflows the
+// stack and kills the process. go-diskfs still writes ISOs.
+const (
+	maxDirBytes = 4 << 20 // ESXi's root directory is about 6 KiB
+	maxEntries  = 100000
+	maxDepth    = 8 // ISO9660's own limit
+)
+
+type record struct {
+	lba  uint32
+	size uint32
+	dir  bool
+	name string
+}
+
+func parseRecord(b []byte) (record, error) {
+	if len(b) < 34 || int(b[0]) > len(b) || b[0] < 34 {
+		return record{}, fmt.Errorf("directory record of %d bytes, want at least 34", len(b))
+	}
+	n := int(b[32])
+	if 33+n > int(b[0]) {
+		return record{}, fmt.Errorf("directory record name of %d bytes overruns the %d-byte record", n, b[0])
+	}
+	if b[25]&0x80 != 0 {
+		return record{}, fmt.Errorf("multi-extent file %q: not used by ESXi ISOs and not supported", b[33:33+n])
+	}
+	return record{
+		lba:  binary.LittleEndian.Uint32(b[2:]),
+		size: binary.LittleEndian.Uint32(b[10:]),
+		dir:  b[25]&0x02 != 0,
+		name: string(b[33 : 33+n]),
+	}, nil
+}
+
+type walker struct {
+	iso  *ISO
+	seen map[uint32]bool
+}
+
+func (w *walker) walk(dir string, d record, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("directory %s nested deeper than %d", dir, maxDepth)
+	}
+	if w.seen[d.lba] {
+		return fmt.Errorf("directory %s at block %d is reached twice (a directory loop)", dir+"/", d.lba)
+	}
+	w.seen[d.lba] = true
+	if d.size > maxDirBytes || int64(d.lba)*blockSize+int64(d.size) > w.iso.size {
+		return fmt.Errorf("directory %s: %d bytes at block %d, want at most %d inside the %d-byte image", dir+"/", d.size, d.lba, maxDirBytes, w.iso.size)
+	}
+	data := make([]byte, d.size)
+	if _, err := w.iso.f.ReadAt(data, int64(d.lba)*blockSize); err != nil {
+		return fmt.Errorf("read directory %s: %w", dir+"/", err)
+	}
+	var subdirs []struct {
+		path string
+		rec  record
+	}
+	for off := 0; off < len(data); {
+		l := int(data[off])
+		if l == 0 { // padding to the next block
+			off = (off/blockSize + 1) * blockSize
+			continue
+		}
+		if off+l > len(data) {
+			return fmt.Errorf("directory %s: record at byte %d runs past the directory", dir+"/", off)
+		}
+		r, err := parseRecord(data[off : off+l])
+		if err != nil {
+			return fmt.Errorf("directory %s: %w", dir+"/", err)
+		}
+		off += l
+		if r.name == "\x00" || r.name == "\x01" {
+			continue
+		}
+		if len(w.iso.files) >= maxEntries {
+			return fmt.Errorf("more than %d entries", maxEntries)
+		}
+		p := dir + "/" + cleanName(r.name)
+		if !r.dir && int64(r.lba)*blockSize+int64(r.size) > w.iso.size {
+			return fmt.Errorf("file %s: %d bytes at block %d run past the %d-byte image", p, r.size, r.lba, w.iso.size)
+		}
+		fi := FileInfo{Path: p, Dir: r.dir, LBA: r.lba}
+		if !r.dir {
+			fi.Size = int64(r.size)
+		}
+		w.iso.files = append(w.iso.files, fi)
+		if r.dir {
+			subdirs = append(subdirs, struct {
+				path string
+				rec  record
+			}{p, r})
+		}
+	}
+	for _, s := range subdirs {
+		if err := w.walk(s.path, s.rec, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cleanName strips the ISO9660 version suffix and a trailing dot
@@ -105,38 +207,6 @@ func cleanName(n string) string {
 		n = n[:k]
 	}
 	return strings.TrimSuffix(n, ".")
-}
-
-func (i *ISO) walk(dir string) error {
-	ents, err := i.fs.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		name := cleanName(e.Name())
-		rel := path.Join(dir, name)
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		raw := strings.TrimPrefix(path.Join(dir, e.Name()), "./")
-		fi := FileInfo{Path: "/" + strings.TrimPrefix(rel, "./"), Size: info.Size(), Dir: e.IsDir(), raw: raw}
-		if !e.IsDir() {
-			if fl, err := i.fs.OpenFile(raw, os.O_RDONLY); err == nil {
-				if loc, ok := fl.(interface{ Location() uint32 }); ok {
-					fi.LBA = loc.Location()
-				}
-				fl.Close()
-			}
-		}
-		i.files = append(i.files, fi)
-		if e.IsDir() {
-			if err := i.walk(path.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // Close closes the file.
@@ -168,13 +238,9 @@ func (i *ISO) Open(p string) (io.ReadCloser, int64, error) {
 	if !ok || fi.Dir {
 		return nil, 0, fmt.Errorf("%s: %s: %w", i.name, p, os.ErrNotExist)
 	}
-	// The directory records give the data's block and size; read it
-	// directly, as one section of the image.
-	f, err := i.fs.OpenFile(fi.raw, os.O_RDONLY)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: open %s: %w", i.name, p, err)
-	}
-	return f, fi.Size, nil
+	// The directory record gives the data's block and size: one section of
+	// the image (ESXi's files are single-extent).
+	return io.NopCloser(io.NewSectionReader(i.f, int64(fi.LBA)*blockSize, fi.Size)), fi.Size, nil
 }
 
 // ReadFile reads a whole file (case-insensitive path).

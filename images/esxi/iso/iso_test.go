@@ -229,3 +229,109 @@ func FuzzParseBootCatalog(f *testing.F) {
 		}
 	})
 }
+
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	small := filepath.Join(dir, "small.iso")
+	files := []iso.File{
+		{Path: "/BOOT.CFG", Data: []byte("kernel=/b.b00\nmodules=/k.b00\nbuild=8.0.3-0.0.1\n")},
+		{Path: "/EFI/BOOT/BOOT.CFG", Data: []byte("kernel=/b.b00\n")},
+		{Path: "/ISOLINUX.BIN", Data: make([]byte, 2048)},
+		{Path: "/EFIBOOT.IMG", Data: make([]byte, 2048)},
+	}
+	if err := iso.Create(small, files, iso.CreateOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(small)
+	f.Add(b)
+	loop, _ := os.ReadFile("testdata/dirloop.iso")
+	f.Add(loop)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(t.TempDir(), "f.iso")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img, err := iso.Open(p)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error: %v", err)
+			}
+			return
+		}
+		defer img.Close()
+		_, _ = img.Inspect()
+		for _, fi := range img.Files() {
+			if !fi.Dir && fi.Size < 1<<20 {
+				_, _ = img.ReadFile(fi.Path)
+			}
+		}
+	})
+}
+
+// testdata/dirloop.iso is a small ISO with one byte changed (found by
+// FuzzOpen): go-diskfs v1.9.4 recursed on it until the stack overflowed.
+// A second image points /EFI back at the root directory.
+func TestCorruptDirectoriesAreOneLine(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "loop.iso")
+	if err := iso.Create(p, []iso.File{{Path: "/EFI/BOOT/BOOT.CFG", Data: []byte("x")}}, iso.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	rootLBA := binary.LittleEndian.Uint32(b[16*2048+156+2:])
+	root := b[rootLBA*2048:]
+	for off := 0; off < 2048 && root[off] != 0; off += int(root[off]) {
+		if string(root[off+33:off+33+int(root[off+32])]) == "EFI" {
+			binary.LittleEndian.PutUint32(root[off+2:], rootLBA)
+		}
+	}
+	os.WriteFile(p, b, 0o644)
+	tests := []struct{ path, want string }{
+		{"testdata/dirloop.iso", "directory record name of 67 bytes overruns the 34-byte record"},
+		{p, "directory /EFI/ at block " + strconv.Itoa(int(rootLBA)) + " is reached twice (a directory loop)"},
+	}
+	for _, tt := range tests {
+		_, err := iso.Open(tt.path)
+		if !errors.Is(err, iso.ErrNotISO) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: got %v, want %q", tt.path, err, tt.want)
+		}
+	}
+}
+
+// An installer ISO rebuilt the way VMware documents it (genisoimage with
+// Joliet and Rock Ridge) must open and remaster too: the ISO9660 names
+// are still 8.3, with Rock Ridge data in the directory records.
+func TestRemasterGenisoimageISO(t *testing.T) {
+	tooltest.Need(t, "genisoimage", "xorriso", "isoinfo")
+	files, err := fixture.ISOFiles(fixture.ISOOptions{Shape: fixture.ESXi70U3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for _, f := range files {
+		p := filepath.Join(tree, filepath.FromSlash(f.Path))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, f.Data, 0o644)
+	}
+	src := filepath.Join(dir, "vmware.iso")
+	tooltest.Run(t, "genisoimage", "-quiet", "-relaxed-filenames", "-J", "-R", "-o", src, "-b", "ISOLINUX.BIN", "-c", "BOOT.CAT",
+		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", "-eltorito-alt-boot", "-e", "EFIBOOT.IMG", "-no-emul-boot", tree)
+	img, err := iso.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := img.Inspect()
+	img.Close()
+	if err != nil || info.Build != "7.0.3-0.5.18825058" || len(info.ElTorito) != 2 || !info.ElTorito[0].BootTable {
+		t.Fatalf("inspect genisoimage ISO: %+v %v", info, err)
+	}
+	dst := filepath.Join(dir, "out.iso")
+	if err := iso.Remaster(src, dst, iso.RemasterOptions{Add: []iso.File{{Path: "/KS.CFG", Data: []byte("vmaccepteula\n")}}, KernelOpt: "runweasel ks=cdrom:/KS.CFG"}); err != nil {
+		t.Fatal(err)
+	}
+	checkElTorito(t, dst)
+	if out := tooltest.Run(t, "isoinfo", "-i", dst, "-x", "/EFI/BOOT/BOOT.CFG;1"); !strings.Contains(out, "kernelopt=runweasel ks=cdrom:/KS.CFG\n") {
+		t.Fatalf("EFI BOOT.CFG:\n%s", out)
+	}
+}

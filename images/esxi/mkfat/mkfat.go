@@ -293,3 +293,70 @@ func FreeChain(rw interface {
 	}
 	return nil
 }
+
+// CheckFAT verifies the first FAT of the volume at off before go-diskfs
+// follows any chain: every entry is free, bad, end-of-chain or a cluster
+// of the volume, and no chain loops or merges into another. go-diskfs
+// v1.9.4 follows a looping chain forever (and grows a slice until memory
+// runs out), so a hostile or corrupt bank must be refused first.
+func CheckFAT(r io.ReaderAt, off int64, g Geometry) error {
+	fat := make([]byte, int64(g.SectorsPerFAT)*sectorSize)
+	if _, err := r.ReadAt(fat, off+int64(g.ReservedSectors)*sectorSize); err != nil {
+		return fmt.Errorf("fat16: read FAT: %w", err)
+	}
+	last := g.Clusters + 1
+	next := func(c uint32) uint16 { return binary.LittleEndian.Uint16(fat[2*c:]) }
+	refs := make([]uint8, last+1)
+	for c := uint32(2); c <= last; c++ {
+		n := next(c)
+		switch {
+		case n == 0 || n >= 0xFFF7: // free, bad, end of chain
+		case n < 2 || uint32(n) > last:
+			return fmt.Errorf("fat16: cluster %d points to %d, outside 2..%d", c, n, last)
+		default:
+			refs[n]++
+			if refs[n] > 1 {
+				return fmt.Errorf("fat16: cluster %d is linked from two chains (cross-linked)", n)
+			}
+		}
+	}
+	// With no cluster linked twice, a chain can only loop by coming back
+	// to its own head; walk each chain from its head and count.
+	for c := uint32(2); c <= last; c++ {
+		if refs[c] != 0 || next(c) == 0 {
+			continue // not a chain head
+		}
+		steps := uint32(0)
+		for x := c; ; {
+			n := next(x)
+			if n == 0 || n >= 0xFFF7 {
+				break
+			}
+			if steps++; steps > g.Clusters {
+				return fmt.Errorf("fat16: the chain from cluster %d loops", c)
+			}
+			x = uint32(n)
+		}
+	}
+	// Clusters in use that no head reaches form pure cycles.
+	reached := make([]bool, last+1)
+	for c := uint32(2); c <= last; c++ {
+		if refs[c] != 0 || next(c) == 0 {
+			continue
+		}
+		for x := c; ; {
+			reached[x] = true
+			n := next(x)
+			if n == 0 || n >= 0xFFF7 {
+				break
+			}
+			x = uint32(n)
+		}
+	}
+	for c := uint32(2); c <= last; c++ {
+		if n := next(c); n != 0 && n < 0xFFF7 && !reached[c] {
+			return fmt.Errorf("fat16: cluster %d is on a chain that loops", c)
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package mkfat
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,3 +131,73 @@ func (m *memWriter) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func name(size int64) string { return strconv.FormatInt(size>>20, 10) + "MiB" }
+
+func TestCheckFAT(t *testing.T) {
+	const size = 3 << 20
+	setup := func(links map[uint32]uint16) error {
+		var m memWriter
+		g, err := Format(&m, 0, size, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.b = append(m.b, make([]byte, size-len(m.b))...)
+		fat := m.b[int(g.ReservedSectors)*512:]
+		for c, n := range links {
+			fat[2*c], fat[2*c+1] = byte(n), byte(n>>8)
+		}
+		return CheckFAT(bytes.NewReader(m.b), 0, g)
+	}
+	tests := []struct {
+		name  string
+		links map[uint32]uint16
+		want  string
+	}{
+		{"empty", nil, ""},
+		{"chain", map[uint32]uint16{2: 3, 3: 4, 4: 0xFFFF, 9: 0xFFF8}, ""},
+		{"loop with head", map[uint32]uint16{2: 3, 3: 4, 4: 3}, "cross-linked"},
+		{"pure cycle", map[uint32]uint16{5: 6, 6: 7, 7: 5}, "on a chain that loops"},
+		{"self loop", map[uint32]uint16{8: 8}, "on a chain that loops"},
+		{"out of range", map[uint32]uint16{2: 60000}, "outside 2.."},
+		{"cross-linked", map[uint32]uint16{2: 4, 3: 4, 4: 0xFFFF}, "cross-linked"},
+	}
+	for _, tt := range tests {
+		err := setup(tt.links)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func FuzzCheckFAT(f *testing.F) {
+	var m memWriter
+	g, err := Format(&m, 0, 3<<20, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	fatLen := int(g.SectorsPerFAT) * 512
+	fatOff := int(g.ReservedSectors) * 512
+	f.Add(m.b[fatOff : fatOff+64])
+	f.Add([]byte{0xF8, 0xFF, 0xFF, 0xFF, 3, 0, 2, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img := make([]byte, fatOff+fatLen)
+		copy(img[fatOff:], b[:min(len(b), fatLen)])
+		err := CheckFAT(bytes.NewReader(img), 0, g)
+		if err != nil {
+			return
+		}
+		// Accepted: every chain from every cluster must end within Clusters steps.
+		for c := uint32(2); c < g.Clusters+2; c++ {
+			x, steps := c, uint32(0)
+			for {
+				n := uint32(img[fatOff+2*int(x)]) | uint32(img[fatOff+2*int(x)+1])<<8
+				if n == 0 || n >= 0xFFF7 {
+					break
+				}
+				if steps++; steps > g.Clusters {
+					t.Fatalf("accepted a looping chain from cluster %d", c)
+				}
+				x = n
+			}
+		}
+	})
+}
