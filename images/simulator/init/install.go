@@ -67,7 +67,7 @@ func (in *install) run() error {
 		say("simulator: acting out fault %q", in.fault)
 	}
 
-	ks, err := parseKickstart(ksData, path)
+	ks, err := parseKickstart(ksData, path, versionOf(in.build))
 	if err != nil {
 		return &failure{line: simulator.KickstartErrorLine, err: err}
 	}
@@ -134,15 +134,20 @@ func buildNumber(build string) string {
 	return build[i+1:]
 }
 
-// parseKickstart parses and lints the script like the builder does; any
+// parseKickstart parses and lints the script for the ISO's ESXi version
+// like the builder does; any
 // error-level finding fails the install like the real installer's
 // pre-parse would.
-func parseKickstart(data []byte, name string) (*kickstart.File, error) {
+func parseKickstart(data []byte, name, version string) (*kickstart.File, error) {
 	f, err := kickstart.Parse(bytes.NewReader(data), name)
 	if err != nil {
 		return nil, err
 	}
-	if err := kickstart.Check(f, kickstart.LintOptions{}); err != nil {
+	v, err := kickstart.ParseVersion(version)
+	if err != nil {
+		return nil, fmt.Errorf("BOOT.CFG build: %w", err)
+	}
+	if err := kickstart.Check(f, kickstart.LintOptions{ESXi: v}); err != nil {
 		return nil, err
 	}
 	return f, nil
