@@ -104,3 +104,74 @@ bench-formats:
 bench: bench-publish
 bench-publish: $(BENCH_DISK)
 	go run ./images/publish/internal/bench -raw $(BENCH_DISK) -key images/sign/testdata/test.key
+
+# --- builder ---
+# The ESXi installer simulator ISO (images/simulator) and the golden image.
+# The kernel comes from the Debian package linux-image-amd64 depends on,
+# downloaded and unpacked (never installed) and cached under build/sim/.
+SIM_DIR      := $(CURDIR)/build/sim
+SIM_ISO      := $(SIM_DIR)/esxi-simulator.iso
+SIM_KPKG      = $(shell apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $$2; exit}')
+SIM_SRC      := $(shell find images/simulator images/esxi kickstart -name '*.go' ! -name '*_test.go' 2>/dev/null) go.mod go.sum
+ISO          ?=
+IMAGE_DIR    := $(CURDIR)/dist
+IMAGE_VARS   ?= $(if $(ISO),,packer/simulator.pkrvars.hcl)
+
+.PHONY: simulator image packer-check
+
+$(SIM_DIR)/kernel.stamp:
+	@mkdir -p $(SIM_DIR)/deb
+	@pkg="$(SIM_KPKG)"; [ -n "$$pkg" ] || { echo "simulator: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }; \
+	  cd $(SIM_DIR)/deb && rm -f *.deb && apt-get download "$$pkg" 2>/dev/null && \
+	  rm -rf $(SIM_DIR)/root && dpkg-deb -x *.deb $(SIM_DIR)/root && \
+	  ver=$${pkg#linux-image-} && depmod -b $(SIM_DIR)/root $$ver && \
+	  ln -sfn $(SIM_DIR)/root/boot/vmlinuz-$$ver $(SIM_DIR)/vmlinuz && \
+	  ln -sfn $(SIM_DIR)/root/lib/modules/$$ver $(SIM_DIR)/modules && \
+	  echo "$$pkg" > $@
+
+$(SIM_DIR)/init: $(SIM_SRC)
+	@mkdir -p $(SIM_DIR)
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ ./images/simulator/init
+
+# The EFI El Torito image: a small FAT image made by dosfstools + mtools.
+$(SIM_DIR)/efiboot.img:
+	@mkdir -p $(SIM_DIR)
+	rm -f $@.tmp && mkfs.fat -C -n EFIBOOT $@.tmp 2048 >/dev/null && \
+	  mmd -i $@.tmp ::/EFI ::/EFI/BOOT && \
+	  printf 'The ESXi installer simulator boots with BIOS (ISOLINUX) only.\r\n' > $(SIM_DIR)/readme.txt && \
+	  mcopy -i $@.tmp $(SIM_DIR)/readme.txt ::/EFI/BOOT/README.TXT && mv $@.tmp $@
+
+$(SIM_ISO): $(SIM_DIR)/kernel.stamp $(SIM_DIR)/init $(SIM_DIR)/efiboot.img
+	go run ./images/simulator/mksim -kernel $(SIM_DIR)/vmlinuz -modules $(SIM_DIR)/modules \
+	  -init $(SIM_DIR)/init -efiboot $(SIM_DIR)/efiboot.img -o $@
+
+simulator: $(SIM_ISO) ## the ESXi installer simulator ISO (build/sim/esxi-simulator.iso)
+
+# `make image` builds the golden image from the simulator ISO into dist/;
+# `make image ISO=/path/VMware-VMvisor-Installer-8.0U3-....iso` from a real
+# one (set PKR_VAR_root_password; VARS picks the example var file).
+VARS ?= $(if $(ISO),packer/esxi-8.0u3.pkrvars.hcl,packer/simulator.pkrvars.hcl)
+image: plugin $(if $(ISO),,$(SIM_ISO)) ## golden raw image in dist/ (ISO=... for a real installer ISO)
+	@iso="$(if $(ISO),$(abspath $(ISO)),$(SIM_ISO))"; [ -f "$$iso" ] || { echo "image: no ISO at $$iso" >&2; exit 1; }; \
+	if [ -z "$${PKR_VAR_root_password:-}" ]; then \
+	  if [ -n "$(ISO)" ]; then echo "image: set PKR_VAR_root_password for a real ESXi image" >&2; exit 1; fi; \
+	  export PKR_VAR_root_password="Sim-$$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"; fi; \
+	sum=$$(sha256sum "$$iso" | cut -d' ' -f1); \
+	set -x; $(PACKER) build -force -var-file=$(VARS) -var "iso_url=$$iso" -var "iso_checksum=sha256:$$sum" packer/
+
+# Templates: formatted and valid (needs the plugin installed). The example
+# var files name a checksum file the user writes next to their ISO, so
+# they are validated with iso_checksum=none.
+packer-check: plugin
+	$(PACKER) fmt -check -recursive packer/
+	PKR_VAR_root_password=Validate-0nly! $(PACKER) validate -var-file=packer/simulator.pkrvars.hcl \
+	  -var iso_url=$(SIM_ISO) -var iso_checksum=none packer/
+	@for f in packer/esxi-*.pkrvars.hcl; do \
+	  echo "$(PACKER) validate -var-file=$$f packer/"; \
+	  PKR_VAR_root_password=Validate-0nly! $(PACKER) validate -var-file=$$f -var iso_checksum=none packer/ >/dev/null || exit 1; done
+
+# The acceptance tests (packer/acceptance_test.go) run bin/packer with the
+# installed plugin on the simulator ISO; make test also checks templates.
+test-go: $(SIM_ISO)
+test-go: export ESXI_TEST_SIMULATOR_ISO := $(SIM_ISO)
+test: packer-check

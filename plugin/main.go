@@ -10,11 +10,13 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/esxi-golden/packer-plugin-esxi/internal/version"
+	"github.com/esxi-golden/packer-plugin-esxi/plugin/builder/iso"
 	"github.com/esxi-golden/packer-plugin-esxi/plugin/postprocessor/publish"
 )
 
 func main() {
 	pps := plugin.NewSet()
+	pps.RegisterBuilder("iso", new(iso.Builder)) // source "esxi-iso"
 	pps.RegisterPostProcessor("publish", new(publish.PostProcessor))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
