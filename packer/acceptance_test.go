@@ -324,3 +324,19 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A kickstart lint error (here the installer's password policy) fails
+// `packer validate`, naming the rule, without printing the password.
+func TestValidateFailsOnKickstartLint(t *testing.T) {
+	packerBin := env(t, "ESXI_TEST_PACKER")
+	env(t, "PACKER_PLUGIN_PATH")
+	cmd := exec.Command(packerBin, "validate", "-var-file=simulator.pkrvars.hcl", "-var", "iso_url=x.iso", "-var", "iso_checksum=none", ".")
+	cmd.Env = append(os.Environ(), "PKR_VAR_root_password=alllowercase", "CHECKPOINT_DISABLE=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("packer validate passed with a weak root password:\n%s", out)
+	}
+	if !strings.Contains(string(out), "rootpw-weak") || strings.Contains(string(out), "alllowercase") {
+		t.Errorf("validate output should name rootpw-weak and hide the password:\n%s", out)
+	}
+}

@@ -24,7 +24,11 @@ var ErrNotPoweredOff = errors.New("guest did not power off")
 // lets the build go on to check the completion marker.
 //
 // Uses: keyConfig, keyUI, keyMachine, keyConsole. Produces: nothing.
-type stepWaitInstall struct{}
+type stepWaitInstall struct {
+	// heartbeat is how often a long install reports it is still running
+	// (a real ESXi install takes 10-60 minutes); 5m when zero.
+	heartbeat time.Duration
+}
 
 func (s *stepWaitInstall) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	c := state.Get(keyConfig).(*Config)
@@ -36,18 +40,28 @@ func (s *stepWaitInstall) Run(ctx context.Context, state multistep.StateBag) mul
 	start := time.Now()
 	timer := time.NewTimer(c.InstallTimeout)
 	defer timer.Stop()
-	select {
-	case f := <-w.Failed():
-		_ = m.Stop()
-		return halt(state, fmt.Errorf("install failed after %s: %w", since(start), f))
-	case <-timer.C:
-		_ = m.Stop()
-		return halt(state, fmt.Errorf("install: %w (%s) before the guest powered off%s",
-			ErrInstallTimeout, c.InstallTimeout, lastLines(w)))
-	case <-ctx.Done():
-		_ = m.Stop()
-		return halt(state, fmt.Errorf("install: %w", ctx.Err()))
-	case <-m.Done():
+	if s.heartbeat == 0 {
+		s.heartbeat = 5 * time.Minute
+	}
+	beat := time.NewTicker(s.heartbeat)
+	defer beat.Stop()
+	for exited := false; !exited; {
+		select {
+		case <-beat.C:
+			ui.Say(fmt.Sprintf("Still installing after %s (of install_timeout %s)%s", since(start), c.InstallTimeout, lastLines(w)))
+		case f := <-w.Failed():
+			_ = m.Stop()
+			return halt(state, fmt.Errorf("install failed after %s: %w", since(start), f))
+		case <-timer.C:
+			_ = m.Stop()
+			return halt(state, fmt.Errorf("install: %w (%s) before the guest powered off%s",
+				ErrInstallTimeout, c.InstallTimeout, lastLines(w)))
+		case <-ctx.Done():
+			_ = m.Stop()
+			return halt(state, fmt.Errorf("install: %w", ctx.Err()))
+		case <-m.Done():
+			exited = true
+		}
 	}
 	// QEMU is gone and its console drained: a failure printed just before
 	// the end still counts.

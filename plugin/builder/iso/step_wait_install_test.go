@@ -78,6 +78,24 @@ func TestStepWaitInstall(t *testing.T) {
 	}
 }
 
+func TestStepWaitInstallHeartbeat(t *testing.T) {
+	c := testConfig(t, map[string]interface{}{"accelerator": "tcg"})
+	d := &DriverMock{Console: []string{"Installing ESXi"}, LineDelay: 10 * time.Millisecond, Hang: true}
+	state, out := testState(t, c, d)
+	state.Put(keyBootISO, "/t/boot.iso")
+	state.Put(keyDiskPath, c.OutputDir+"/disk.raw")
+	run := &stepRunQemu{}
+	if got := run.Run(context.Background(), state); got != multistep.ActionContinue {
+		t.Fatal(stateErr(state))
+	}
+	defer run.Cleanup(state)
+	time.AfterFunc(300*time.Millisecond, func() { _ = d.Machines[0].Stop() })
+	_ = (&stepWaitInstall{heartbeat: 50 * time.Millisecond}).Run(context.Background(), state)
+	if !strings.Contains(out.String(), "Still installing after") || !strings.Contains(out.String(), `last console line: "Installing ESXi"`) {
+		t.Errorf("no heartbeat in UI output:\n%s", out)
+	}
+}
+
 func TestStepWaitInstallCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
