@@ -1,0 +1,276 @@
+package writer
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
+	"github.com/esxi-golden/packer-plugin-esxi/images/writer/progress"
+)
+
+// Chunk is one fixed-size piece of the raw image and where its independent
+// zstd frame lies in the published file. It is the writer's work item,
+// filled from the verified manifest (see plan.go), not a format of its own.
+type Chunk struct {
+	Offset, Size         int64 // raw image bytes [Offset, Offset+Size)
+	CompOffset, CompSize int64 // its zstd frame in the published file
+	Zero                 bool  // all zero: never fetched nor decoded
+	SHA256               [32]byte
+}
+
+// Plan is the verified list of chunks covering the image.
+type Plan struct {
+	ImageSize int64
+	Chunks    []Chunk
+}
+
+// check proves the plan tiles [0, ImageSize) and stays inside the source,
+// so no manifest (even a signed one) can make the writer skip or overlap
+// a range, or read past the object.
+func (p *Plan) check(srcSize int64) error {
+	var next int64
+	for i, c := range p.Chunks {
+		if c.Offset != next || c.Size <= 0 {
+			return verifyErr("chunk %d covers bytes %d+%d, want offset %d", i, c.Offset, c.Size, next)
+		}
+		if !c.Zero && (c.CompSize <= 0 || c.CompOffset < 0 || c.CompOffset+c.CompSize > srcSize) {
+			return verifyErr("chunk %d frame at %d+%d lies outside the %d-byte image file", i, c.CompOffset, c.CompSize, srcSize)
+		}
+		next += c.Size
+	}
+	if next != p.ImageSize {
+		return verifyErr("chunks cover %d bytes, image size is %d", next, p.ImageSize)
+	}
+	return nil
+}
+
+// span is a run of non-zero chunks whose frames are contiguous in the
+// file: one Range request fetches them all.
+type span struct {
+	first, last int // chunk indexes, inclusive
+	off, end    int64
+}
+
+// spans groups the non-zero chunks into Range requests of at most maxBytes,
+// enough of them to keep every connection busy to the end. With bridge
+// (a server that ignores Range, so every request re-sends the file from
+// byte 0) everything is one span read front to back, gaps discarded.
+func (p *Plan) spans(maxBytes int64, bridge bool) []span {
+	var out []span
+	for i, c := range p.Chunks {
+		if c.Zero {
+			continue
+		}
+		if n := len(out); n > 0 {
+			s := &out[n-1]
+			if bridge && c.CompOffset >= s.end {
+				s.last, s.end = i, c.CompOffset+c.CompSize
+				continue
+			}
+			if s.last == i-1 && s.end == c.CompOffset && s.end-s.off+c.CompSize <= maxBytes {
+				s.last, s.end = i, c.CompOffset+c.CompSize
+				continue
+			}
+		}
+		out = append(out, span{first: i, last: i, off: c.CompOffset, end: c.CompOffset + c.CompSize})
+	}
+	return out
+}
+
+// frame is a fetched compressed chunk on its way to a decoder.
+type frame struct {
+	idx int
+	buf []byte
+}
+
+// writeChunks is the fast path: conns fetchers Range-read spans of frames,
+// GOMAXPROCS+ workers decode each frame with DecodeAll into a pooled
+// aligned buffer, hash it, compare with the manifest and pwrite it (so
+// several writes are in flight while other frames decode); zero chunks are
+// coalesced and zeroed on the target by one goroutine, never decoded.
+func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, req *Request) error {
+	if err := plan.check(src.Size()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fe := &firstErr{cancel: cancel}
+
+	var maxRaw, maxComp int64
+	for _, c := range plan.Chunks {
+		maxRaw = max(maxRaw, c.Size)
+		if !c.Zero {
+			maxComp = max(maxComp, c.CompSize)
+		}
+	}
+	workers := req.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0) + max(2, req.Writers)
+	}
+	conns := max(1, req.Conns)
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(workers), zstd.WithDecoderMaxWindow(1<<31),
+		zstd.WithDecoderMaxMemory(uint64(maxRaw)+1<<20))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	rawPool := newBufPool(int(maxRaw), workers)
+	compPool := newBufPool(int(maxComp), workers+2*conns)
+	frames := make(chan frame, workers)
+
+	var wg sync.WaitGroup
+	// Zero chunks, coalesced into runs.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var off, n int64
+		for _, c := range plan.Chunks {
+			if ctx.Err() != nil {
+				return
+			}
+			if !c.Zero {
+				continue
+			}
+			if n > 0 && off+n == c.Offset {
+				n += c.Size
+				continue
+			}
+			if n > 0 {
+				if err := s.zero(off, n); err != nil {
+					fe.set(err)
+					return
+				}
+			}
+			off, n = c.Offset, c.Size
+		}
+		if n > 0 {
+			fe.set(s.zero(off, n))
+		}
+	}()
+
+	// Fetchers.
+	spans := make(chan span)
+	var fwg sync.WaitGroup
+	for range conns {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			for sp := range spans {
+				if err := fetchSpan(ctx, src, plan, sp, compPool, frames, s.prog); err != nil {
+					fe.set(sourceOrVerify(err))
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(spans)
+		// Spans of ~16 frames: small enough that connections share the
+		// tail of the work, large enough that request overhead vanishes.
+		for _, sp := range plan.spans(16*maxComp, rangesIgnored(src)) {
+			select {
+			case spans <- sp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		fwg.Wait()
+		close(frames)
+	}()
+
+	// Decode, verify, write.
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for fr := range frames {
+				if ctx.Err() == nil {
+					fe.set(decodeChunk(ctx, dec, plan, fr, rawPool, s))
+				}
+				compPool.put(fr.buf)
+			}
+		}()
+	}
+	wg.Wait()
+	if fe.err != nil {
+		return fe.err
+	}
+	return ctx.Err()
+}
+
+func fetchSpan(ctx context.Context, src fetch.Source, plan *Plan, sp span, pool *bufPool, out chan<- frame, prog *progress.Counters) error {
+	r := src.Open(ctx, sp.off, sp.end)
+	defer r.Close()
+	pos := sp.off
+	for i := sp.first; i <= sp.last; i++ {
+		c := &plan.Chunks[i]
+		if c.Zero {
+			continue
+		}
+		if gap := c.CompOffset - pos; gap > 0 {
+			if _, err := io.CopyN(io.Discard, r, gap); err != nil {
+				return fmt.Errorf("skip to chunk %d at file byte %d: %w", i, c.CompOffset, err)
+			}
+		}
+		pos = c.CompOffset + c.CompSize
+		buf, err := pool.get(ctx)
+		if err != nil {
+			return err
+		}
+		buf = buf[:c.CompSize]
+		start := time.Now()
+		_, err = io.ReadFull(r, buf)
+		prog.Add(progress.Fetch, 0, time.Since(start))
+		if err != nil {
+			pool.put(buf)
+			return fmt.Errorf("chunk %d (file bytes %d+%d): %w", i, c.CompOffset, c.CompSize, err)
+		}
+		select {
+		case out <- frame{idx: i, buf: buf}:
+		case <-ctx.Done():
+			pool.put(buf)
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+func decodeChunk(ctx context.Context, dec *zstd.Decoder, plan *Plan, fr frame, pool *bufPool, s *session) error {
+	c := &plan.Chunks[fr.idx]
+	raw, err := pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.put(raw)
+	start := time.Now()
+	out, err := dec.DecodeAll(fr.buf, raw[:0])
+	if err != nil {
+		return verifyErr("chunk %d (image bytes %d+%d): decode: %v", fr.idx, c.Offset, c.Size, err)
+	}
+	if int64(len(out)) != c.Size {
+		return verifyErr("chunk %d decodes to %d bytes, manifest says %d", fr.idx, len(out), c.Size)
+	}
+	if &out[0] != &raw[0] {
+		return verifyErr("chunk %d decodes past its %d-byte buffer", fr.idx, cap(raw))
+	}
+	if sum := sha256.Sum256(out); sum != c.SHA256 {
+		return verifyErr("chunk %d (image bytes %d+%d): sha256 %x, manifest says %x", fr.idx, c.Offset, c.Size, sum, c.SHA256)
+	}
+	s.prog.Add(progress.Decode, c.Size, time.Since(start))
+	return s.writeAt(out, c.Offset)
+}
+
+// rangesIgnored reports whether src is a server known to ignore Range.
+func rangesIgnored(src fetch.Source) bool {
+	h, ok := src.(*fetch.HTTP)
+	return ok && h.RangesIgnored()
+}
