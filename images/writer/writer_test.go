@@ -10,7 +10,7 @@ import (
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/decompress"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
-	"github.com/esxi-golden/packer-plugin-esxi/images/writer/internal/faultserve"
+	"github.com/esxi-golden/packer-plugin-esxi/images/writer/faultserve"
 )
 
 func TestStreamFormats(t *testing.T) {

@@ -48,6 +48,11 @@ type Options struct {
 	// MaxAttempts caps consecutive failed attempts without progress for one
 	// range (0 = unlimited; the caller's context deadline still applies).
 	MaxAttempts int
+	// RetryUntil, when set, stops retrying after that instant (a transfer
+	// that is making progress is never cut by it; the stall watchdog and
+	// the caller's context handle hung ones). image2disk's
+	// RETRY_DURATION_MINUTES has the same meaning.
+	RetryUntil time.Time
 	// OnBytes is called with the byte count of every successful read, for
 	// progress accounting. It must be cheap and safe for concurrent use.
 	OnBytes func(n int)
@@ -85,6 +90,9 @@ func (o Options) backoff(attempt int) time.Duration {
 	}
 	return min(d, o.BackoffMax)
 }
+
+// expired reports whether the retry window has closed.
+func (o Options) expired() bool { return !o.RetryUntil.IsZero() && time.Now().After(o.RetryUntil) }
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -76,7 +76,7 @@ func NewHTTP(ctx context.Context, rawURL string, o Options) (*HTTP, error) {
 		if !retryable(err) || ctx.Err() != nil {
 			return nil, &Error{fmt.Errorf("%s: %w", h.redacted, err)}
 		}
-		if h.o.MaxAttempts > 0 && attempt >= h.o.MaxAttempts {
+		if (h.o.MaxAttempts > 0 && attempt >= h.o.MaxAttempts) || h.o.expired() {
 			return nil, &Error{fmt.Errorf("%s after %d attempts: %w: %w", h.redacted, attempt, ErrGaveUp, err)}
 		}
 		h.o.OnRetry(0, attempt, err)
@@ -270,7 +270,7 @@ func (r *rangeReader) retry(err error) error {
 		r.err = &Error{fmt.Errorf("%s at byte %d: %w (last error: %v)", r.h.redacted, r.off, ErrGaveUp, err)}
 		return r.err
 	}
-	if !retryable(err) || (r.h.o.MaxAttempts > 0 && r.attempt >= r.h.o.MaxAttempts) {
+	if !retryable(err) || (r.h.o.MaxAttempts > 0 && r.attempt >= r.h.o.MaxAttempts) || r.h.o.expired() {
 		r.err = &Error{fmt.Errorf("%s at byte %d: %w", r.h.redacted, r.off, err)}
 		if retryable(err) {
 			r.err = &Error{fmt.Errorf("%s at byte %d after %d attempts: %w: %w", r.h.redacted, r.off, r.attempt, ErrGaveUp, err)}

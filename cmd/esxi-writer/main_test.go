@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/images/writer/faultserve"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/cli"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var errOut bytes.Buffer
+	root := newRoot()
+	root.SetOut(&errOut)
+	root.SetErr(&errOut)
+	code := cli.Run(root, args, &errOut)
+	return code, errOut.String()
+}
+
+func image(t *testing.T) []byte {
+	t.Helper()
+	b := make([]byte, 3<<20+512)
+	for i := range b[1<<20 : 2<<20] {
+		b[1<<20+i] = byte(i * 7)
+	}
+	copy(b[510:], []byte{0x55, 0xaa})
+	return b
+}
+
+func zstdOf(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Fatal("zstd not found: run make deps")
+	}
+	cmd := exec.Command("zstd", "-q", "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestHelpDocumentsEnv(t *testing.T) {
+	code, out := runCLI(t, "write", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, env := range []string{"IMG_URL", "DEST_DISK", "COMPRESSED", "RETRY_ENABLED", "RETRY_DURATION_MINUTES", "PROGRESS_INTERVAL_SECONDS", "TEXT_LOGGING", "IMG_SHA256"} {
+		if !strings.Contains(out, "env "+env) {
+			t.Errorf("write --help does not document %s", env)
+		}
+	}
+}
+
+// TestImage2DiskCompat runs the root command the way a Tinkerbell action
+// does: environment only, no arguments, image URL without a suffix.
+func TestImage2DiskCompat(t *testing.T) {
+	img := image(t)
+	srv := faultserve.New(1)
+	defer srv.Close()
+	url := srv.Add("/esxi?X-Amz-Signature=1", zstdOf(t, img), faultserve.Faults{Cut: 0.5})
+	disk := filepath.Join(t.TempDir(), "disk")
+	t.Setenv("IMG_URL", url)
+	t.Setenv("DEST_DISK", disk)
+	t.Setenv("COMPRESSED", "true")
+	t.Setenv("RETRY_ENABLED", "true")
+	t.Setenv("RETRY_DURATION_MINUTES", "1")
+	t.Setenv("PROGRESS_INTERVAL_SECONDS", "1")
+	t.Setenv("TEXT_LOGGING", "false")
+	code, out := runCLI(t)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	got, err := os.ReadFile(disk)
+	if err != nil || !bytes.Equal(got, img) {
+		t.Fatalf("target differs from image (err %v)", err)
+	}
+	if !strings.Contains(out, `"msg":"done"`) || !strings.Contains(out, `"written_bytes"`) {
+		t.Fatalf("no JSON summary in output:\n%s", out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	img := image(t)
+	dir := t.TempDir()
+	zst := zstdOf(t, img)
+	good := filepath.Join(dir, "good.zst")
+	os.WriteFile(good, zst, 0o644)
+	trunc := filepath.Join(dir, "trunc.zst")
+	os.WriteFile(trunc, zst[:len(zst)/2], 0o644)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"ok", []string{"write", "--image", good, "--disk", filepath.Join(dir, "d1")}, 0, ""},
+		{"no-disk", []string{"write", "--image", good}, 2, "usage: no target"},
+		{"missing-source", []string{"write", "--image", filepath.Join(dir, "nope"), "--disk", filepath.Join(dir, "d2")}, 3, "source: "},
+		{"truncated", []string{"write", "--image", trunc, "--disk", filepath.Join(dir, "d3")}, 4, "verify: "},
+		{"bad-digest", []string{"write", "--image", good, "--sha256", strings.Repeat("0", 64), "--disk", filepath.Join(dir, "d4")}, 4, "sha256"},
+		{"not-compressed", []string{"write", "--image", good, "--compressed", "true", "--disk", filepath.Join(dir, "d5"), "--sha256", "zz"}, 2, "usage: "},
+		{"target-dir", []string{"write", "--image", good, "--disk", dir}, 5, "target: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.msg) {
+				t.Fatalf("exit %d, want %d; output must contain %q:\n%s", code, tc.code, tc.msg, out)
+			}
+		})
+	}
+}
