@@ -21,10 +21,10 @@ import (
 // variables, of the image2disk-compatible root command.
 type options struct {
 	image, disk, sha, compressed, direct string
-	assumeZero, retry, textLog, noRescan   bool
-	conns, writers, retryMinutes           int
-	progressSec                            int
-	stall                                  time.Duration
+	assumeZero, retry, textLog, noRescan bool
+	conns, writers, retryMinutes         int
+	progressSec                          int
+	stall                                time.Duration
 }
 
 func envBool(name string, def bool) bool {

@@ -130,4 +130,3 @@ func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan) 
 	}
 	return "ok"
 }
-

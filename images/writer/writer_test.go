@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/decompress"
-	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/faultserve"
+	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
 )
 
 func TestStreamFormats(t *testing.T) {
