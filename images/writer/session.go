@@ -174,6 +174,7 @@ func (s *session) setTail(buf []byte, off int64) error {
 		buf, off = buf[k:], off+k
 	}
 	s.tail = held{off: off, buf: buf}
+	s.prog.Add(progress.Write, size-off, 0)
 	return nil
 }
 

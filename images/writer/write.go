@@ -58,6 +58,7 @@ type Result struct {
 	ImageSize  int64
 	Direct     bool
 	ZeroMethod string
+	Rescanned  bool // BLKRRPART succeeded
 	Summary    progress.Summary
 }
 
@@ -169,6 +170,8 @@ func writeOnce(ctx context.Context, req *Request) (Result, error) {
 			// The image is written and durable; a busy rescan only delays
 			// the partition nodes, so it is reported, not fatal.
 			log.Warn("partition rescan failed; the kernel will see the new table after the next rescan or reboot", "error", err.Error())
+		} else {
+			res.Rescanned = true
 		}
 	}
 	res.Summary = prog.Finish()

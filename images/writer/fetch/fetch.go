@@ -119,7 +119,12 @@ func Open(ctx context.Context, loc string, o Options) (Source, error) {
 		}
 		loc = u.Path
 	}
-	return OpenFile(loc)
+	f, err := OpenFile(loc)
+	if err != nil {
+		return nil, err
+	}
+	f.onBytes = o.withDefaults().OnBytes
+	return f, nil
 }
 
 // ReadAll fetches a whole small object (a manifest, a signature) of at most
@@ -143,8 +148,9 @@ func ReadAll(ctx context.Context, loc string, limit int64, o Options) ([]byte, e
 
 // File is a local file source.
 type File struct {
-	f    *os.File
-	size int64
+	f       *os.File
+	size    int64
+	onBytes func(int)
 }
 
 // OpenFile opens a local file source.
@@ -167,7 +173,7 @@ func (s *File) String() string { return s.f.Name() }
 // Open reads [off, end) of the file; a file that shrinks underneath yields
 // io.ErrUnexpectedEOF.
 func (s *File) Open(_ context.Context, off, end int64) io.ReadCloser {
-	return io.NopCloser(&exact{r: io.NewSectionReader(s.f, off, end-off), left: end - off})
+	return io.NopCloser(&exact{r: io.NewSectionReader(s.f, off, end-off), left: end - off, on: s.onBytes})
 }
 
 // Close closes the file.
@@ -177,6 +183,7 @@ func (s *File) Close() error { return s.f.Close() }
 type exact struct {
 	r    io.Reader
 	left int64
+	on   func(int)
 }
 
 func (e *exact) Read(p []byte) (int, error) {
@@ -188,6 +195,12 @@ func (e *exact) Read(p []byte) (int, error) {
 	}
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
+	if n > 0 && e.on != nil {
+		e.on(n)
+	}
+	if err != nil && err != io.EOF {
+		err = &Error{fmt.Errorf("read source: %w", err)}
+	}
 	if err == io.EOF && e.left > 0 {
 		err = &Error{fmt.Errorf("source ended %d bytes early: %w", e.left, io.ErrUnexpectedEOF)}
 	}
