@@ -108,6 +108,9 @@ func Relocate(head []byte, sector int, diskSize int64) (backup []byte, off int64
 	}
 	arrayBytes := uint64(hd.NumEntries) * uint64(hd.EntrySize)
 	arraySectors := (arrayBytes + ss - 1) / ss
+	if lastLBA <= arraySectors || lastLBA-arraySectors <= hd.LastUsable {
+		return nil, 0, fmt.Errorf("disk of %d bytes cannot hold a backup gpt after last usable lba %d", diskSize, hd.LastUsable)
+	}
 	backupEntriesLBA := lastLBA - arraySectors
 	le := binary.LittleEndian
 	h := head[sector : 2*sector]
