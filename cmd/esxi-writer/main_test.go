@@ -117,3 +117,38 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// The example Tinkerbell template uses only variables the writer reads.
+func TestTemplateEnvIsDocumented(t *testing.T) {
+	tmpl, err := os.ReadFile("../../images/writer/tinkerbell-template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, help := runCLI(t, "write", "--help")
+	inEnv := false
+	for _, line := range strings.Split(string(tmpl), "\n") {
+		trim := strings.TrimSpace(line)
+		if strings.HasPrefix(trim, "environment:") {
+			inEnv = true
+			continue
+		}
+		if !inEnv {
+			continue
+		}
+		name, _, ok := strings.Cut(trim, ":")
+		if !ok || strings.Contains(name, " ") || name == "" || strings.HasPrefix(trim, "-") {
+			inEnv = false
+			continue
+		}
+		if strings.HasPrefix(line, "        ") && !strings.HasPrefix(line, "          ") {
+			inEnv = false
+			continue
+		}
+		if name == "IMAGE" || name == "WAIT_SECONDS" {
+			continue // the reboot action's
+		}
+		if !strings.Contains(help, "env "+name+")") {
+			t.Errorf("template sets %s, which esxi-writer does not read", name)
+		}
+	}
+}
