@@ -1,9 +1,12 @@
 package writer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"runtime"
 	"sync"
@@ -25,10 +28,18 @@ type Chunk struct {
 	SHA256               [32]byte
 }
 
-// Plan is the verified list of chunks covering the image.
+// Plan is the list of chunks covering the image.
 type Plan struct {
 	ImageSize int64
 	Chunks    []Chunk
+	// Unverified plans come from an unsigned seek table (compat mode on a
+	// seekable .zst): chunks carry no sha256 and no zero flag, so every
+	// frame is fetched, in order, on one connection, and its integrity
+	// rests on the frame checksums and the optional whole-file sha256.
+	Unverified bool
+	// FileSHA256, if set, is checked over every byte of the file, read
+	// front to back (Unverified plans only).
+	FileSHA256 []byte
 }
 
 // check proves the plan tiles [0, ImageSize) and stays inside the source,
@@ -84,6 +95,36 @@ func (p *Plan) spans(maxBytes int64, bridge bool) []span {
 	return out
 }
 
+// zeroFrames remembers the compressed bytes of frames that decoded to all
+// zeros. Decoding is deterministic, so an identical frame decodes to the
+// same zeros and is zeroed on the target without decoding: an encoder
+// emits the same few bytes for every empty chunk of a size.
+type zeroFrames struct {
+	mu     sync.Mutex
+	frames [][]byte
+	sizes  []int64
+}
+
+func (z *zeroFrames) known(comp []byte, size int64) bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	for i, f := range z.frames {
+		if z.sizes[i] == size && bytes.Equal(f, comp) {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *zeroFrames) add(comp []byte, size int64) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if len(z.frames) < 8 && len(comp) <= 64<<10 {
+		z.frames = append(z.frames, bytes.Clone(comp))
+		z.sizes = append(z.sizes, size)
+	}
+}
+
 // frame is a fetched compressed chunk on its way to a decoder.
 type frame struct {
 	idx int
@@ -115,6 +156,14 @@ func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, 
 		workers = runtime.GOMAXPROCS(0) + max(2, req.Writers)
 	}
 	conns := max(1, req.Conns)
+	var fileHash hash.Hash
+	if plan.Unverified {
+		conns = 1
+		if plan.FileSHA256 != nil {
+			fileHash = sha256.New()
+		}
+	}
+	zf := &zeroFrames{}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(workers), zstd.WithDecoderMaxWindow(1<<31),
 		zstd.WithDecoderMaxMemory(uint64(maxRaw)+1<<20))
 	if err != nil {
@@ -163,7 +212,7 @@ func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, 
 		go func() {
 			defer fwg.Done()
 			for sp := range spans {
-				if err := fetchSpan(ctx, src, plan, sp, compPool, frames, s.prog); err != nil {
+				if err := fetchSpan(ctx, src, plan, sp, compPool, frames, s.prog, fileHash); err != nil {
 					fe.set(sourceOrVerify(err))
 					return
 				}
@@ -174,7 +223,11 @@ func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, 
 		defer close(spans)
 		// Spans of ~16 frames: small enough that connections share the
 		// tail of the work, large enough that request overhead vanishes.
-		for _, sp := range plan.spans(16*maxComp, rangesIgnored(src)) {
+		sps := plan.spans(16*maxComp, rangesIgnored(src) || plan.Unverified)
+		if fileHash != nil && len(sps) == 1 {
+			sps[0].off, sps[0].end = 0, src.Size() // hash every byte
+		}
+		for _, sp := range sps {
 			select {
 			case spans <- sp:
 			case <-ctx.Done():
@@ -194,7 +247,7 @@ func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, 
 			defer wg.Done()
 			for fr := range frames {
 				if ctx.Err() == nil {
-					fe.set(decodeChunk(ctx, dec, plan, fr, rawPool, s))
+					fe.set(decodeChunk(ctx, dec, plan, fr, rawPool, s, zf))
 				}
 				compPool.put(fr.buf)
 			}
@@ -204,12 +257,26 @@ func writeChunks(ctx context.Context, src fetch.Source, plan *Plan, s *session, 
 	if fe.err != nil {
 		return fe.err
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if fileHash != nil {
+		if got := fileHash.Sum(nil); !bytes.Equal(got, plan.FileSHA256) {
+			return verifyErr("sha256 of %s is %x, want %x", src, got, plan.FileSHA256)
+		}
+		s.log.Info("sha256 verified", "sha256", hex.EncodeToString(plan.FileSHA256))
+	}
+	return nil
 }
 
-func fetchSpan(ctx context.Context, src fetch.Source, plan *Plan, sp span, pool *bufPool, out chan<- frame, prog *progress.Counters) error {
-	r := src.Open(ctx, sp.off, sp.end)
-	defer r.Close()
+func fetchSpan(ctx context.Context, src fetch.Source, plan *Plan, sp span, pool *bufPool, out chan<- frame, prog *progress.Counters, h hash.Hash) error {
+	var r io.Reader
+	rc := src.Open(ctx, sp.off, sp.end)
+	defer rc.Close()
+	r = rc
+	if h != nil {
+		r = io.TeeReader(rc, h)
+	}
 	pos := sp.off
 	for i := sp.first; i <= sp.last; i++ {
 		c := &plan.Chunks[i]
@@ -241,11 +308,21 @@ func fetchSpan(ctx context.Context, src fetch.Source, plan *Plan, sp span, pool 
 			return context.Cause(ctx)
 		}
 	}
+	if h != nil {
+		// The rest of the file (the seek table) belongs to the digest.
+		if _, err := io.CopyN(io.Discard, r, sp.end-pos); err != nil {
+			return fmt.Errorf("read file bytes %d-%d: %w", pos, sp.end-1, err)
+		}
+	}
 	return nil
 }
 
-func decodeChunk(ctx context.Context, dec *zstd.Decoder, plan *Plan, fr frame, pool *bufPool, s *session) error {
+func decodeChunk(ctx context.Context, dec *zstd.Decoder, plan *Plan, fr frame, pool *bufPool, s *session, zf *zeroFrames) error {
 	c := &plan.Chunks[fr.idx]
+	if plan.Unverified && zf.known(fr.buf, c.Size) {
+		s.prog.Add(progress.Decode, c.Size, 0)
+		return s.zero(c.Offset, c.Size)
+	}
 	raw, err := pool.get(ctx)
 	if err != nil {
 		return err
@@ -262,10 +339,20 @@ func decodeChunk(ctx context.Context, dec *zstd.Decoder, plan *Plan, fr frame, p
 	if &out[0] != &raw[0] {
 		return verifyErr("chunk %d decodes past its %d-byte buffer", fr.idx, cap(raw))
 	}
-	if sum := sha256.Sum256(out); sum != c.SHA256 {
-		return verifyErr("chunk %d (image bytes %d+%d): sha256 %x, manifest says %x", fr.idx, c.Offset, c.Size, sum, c.SHA256)
+	if !plan.Unverified {
+		if sum := sha256.Sum256(out); sum != c.SHA256 {
+			return verifyErr("chunk %d (image bytes %d+%d): sha256 %x, manifest says %x", fr.idx, c.Offset, c.Size, sum, c.SHA256)
+		}
 	}
 	s.prog.Add(progress.Decode, c.Size, time.Since(start))
+	if allZero(out) {
+		// Zero data the manifest did not flag (or an unverified plan):
+		// a zero range is cheaper than a write.
+		if plan.Unverified {
+			zf.add(fr.buf, c.Size)
+		}
+		return s.zero(c.Offset, c.Size)
+	}
 	return s.writeAt(out, c.Offset)
 }
 

@@ -129,6 +129,28 @@ func chunked(t testing.TB, data []byte, chunk int) ([]byte, *Plan) {
 	return file, p
 }
 
+// chunkedAll frames every chunk, zero ones included, with a trailing
+// 16-byte skippable frame standing in for a seek table.
+func chunkedAll(t testing.TB, data []byte, chunk int) ([]byte, *Plan) {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	var file []byte
+	p := &Plan{ImageSize: int64(len(data))}
+	for off := 0; off < len(data); off += chunk {
+		raw := data[off:min(off+chunk, len(data))]
+		c := Chunk{Offset: int64(off), Size: int64(len(raw)), CompOffset: int64(len(file))}
+		file = enc.EncodeAll(raw, file)
+		c.CompSize = int64(len(file)) - c.CompOffset
+		p.Chunks = append(p.Chunks, c)
+	}
+	file = append(file, 0x5e, 0x2a, 0x4d, 0x18, 8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+	return file, p
+}
+
 // checkOutcome asserts the contract: success means a byte-identical
 // target; failure means an error naming its kind and a target whose first
 // MiB holds no valid GPT.

@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,9 +82,23 @@ func TestFaults(t *testing.T) {
 	truncated := zst[:len(zst)*2/3]
 	flipped := append([]byte(nil), file...)
 	flipped[plan.Chunks[2].CompOffset+plan.Chunks[2].CompSize/2] ^= 0x40
+	unverified := func(p *Plan, sha []byte) *Plan {
+		u := &Plan{ImageSize: p.ImageSize, Unverified: true, FileSHA256: sha}
+		for _, c := range p.Chunks {
+			c.SHA256, c.Zero = [32]byte{}, false
+			u.Chunks = append(u.Chunks, c)
+		}
+		return u
+	}
+	// A seekable file with every chunk framed (zero chunks too), as stock
+	// zstd tools and the compat path see it.
+	allFramed, framedPlan := chunkedAll(t, img, 1<<20)
+	fileSum := sha256.Sum256(allFramed)
+	flippedFramed := flipByte(allFramed, int(framedPlan.Chunks[3].CompOffset+framedPlan.Chunks[3].CompSize/2))
 	cases := []struct {
 		name    string
 		fast    bool
+		plan    *Plan
 		data    []byte
 		f       faultserve.Faults
 		wantErr Kind // 0 = must succeed
@@ -103,6 +118,10 @@ func TestFaults(t *testing.T) {
 		{name: "truncated-zst", data: truncated, wantErr: KindVerify},
 		{name: "flipped-byte-fast", fast: true, data: flipped, wantErr: KindVerify},
 		{name: "flipped-byte-sha", data: flipByte(zst, len(zst)/2), wantErr: KindVerify, sha: true},
+		{name: "seektable-cuts", plan: unverified(framedPlan, nil), data: allFramed, f: faultserve.Faults{Cut: 0.5}},
+		{name: "seektable-sha-cuts", plan: unverified(framedPlan, fileSum[:]), data: allFramed, f: faultserve.Faults{Cut: 0.5, IgnoreRange: true}},
+		{name: "seektable-flipped", plan: unverified(framedPlan, nil), data: flippedFramed, wantErr: KindVerify},
+		{name: "seektable-flipped-sha", plan: unverified(framedPlan, fileSum[:]), data: flipByte(allFramed, len(allFramed)-3), wantErr: KindVerify},
 		{name: "no-validator-cut", data: zst, f: faultserve.Faults{NoETag: true, IgnoreRange: true, Cut: 1}, wantErr: KindSource},
 	}
 	for _, tc := range cases {
@@ -115,6 +134,9 @@ func TestFaults(t *testing.T) {
 			req.Fetch.MaxAttempts = 50
 			if tc.fast {
 				req.Plan = plan
+			}
+			if tc.plan != nil {
+				req.Plan = tc.plan
 			}
 			if tc.sha {
 				req.SHA256 = sha256hex(zst)
