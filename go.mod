@@ -5,6 +5,8 @@ go 1.24.12
 replace github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3
 
 require (
+	aead.dev/minisign v0.3.0
+	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/hashicorp/packer-plugin-sdk v0.6.6
 	github.com/klauspost/compress v1.19.2
 	github.com/spf13/cobra v1.10.2
