@@ -8,8 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"aead.dev/minisign"
+
+	"github.com/esxi-golden/packer-plugin-esxi/images/format"
+	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/faultserve"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/cli"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string) {
@@ -150,5 +155,72 @@ func TestTemplateEnvIsDocumented(t *testing.T) {
 		if !strings.Contains(help, "env "+name+")") {
 			t.Errorf("template sets %s, which esxi-writer does not read", name)
 		}
+	}
+}
+
+// publish writes img in the project's format (archive, manifest,
+// signature) into dir and returns the manifest path and public key file.
+func publish(t *testing.T, dir string, img []byte) (string, string) {
+	t.Helper()
+	enc, err := format.NewEncoder(3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	var archive bytes.Buffer
+	aw, err := format.NewArchiveWriter(&archive, int64(len(img)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range aw.Chunks() {
+		raw := img[int64(i)<<20 : int64(i)<<20+aw.RawSize(i)]
+		if err := aw.Append(enc.Encode(nil, raw), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := aw.Finish(format.Meta{Name: "esxi", Builder: format.Builder{Tool: "test", Version: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := m.Marshal()
+	_, priv, _ := minisign.GenerateKey(nil)
+	text, _ := priv.MarshalText()
+	signer, err := sign.Load(sign.KeySource{Key: secret.New(string(text))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := signer.Sign(bytes.NewReader(body), "esxi")
+	os.WriteFile(filepath.Join(dir, "esxi.img.zst"), archive.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "esxi.manifest.json"), body, 0o644)
+	os.WriteFile(filepath.Join(dir, "esxi.manifest.json.minisig"), sig, 0o644)
+	os.WriteFile(filepath.Join(dir, "esxi.pub"), sign.MarshalPublicKey(signer.PublicKey()), 0o644)
+	return filepath.Join(dir, "esxi.manifest.json"), filepath.Join(dir, "esxi.pub")
+}
+
+func TestFastPathCLI(t *testing.T) {
+	img := image(t)
+	dir := t.TempDir()
+	manifest, pub := publish(t, dir, img)
+	disk := filepath.Join(dir, "disk")
+	code, out := runCLI(t, "write", "--manifest", manifest, "--pubkey", pub, "--disk", disk)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if got, _ := os.ReadFile(disk); !bytes.Equal(got, img) {
+		t.Fatal("target differs")
+	}
+	if code, out := runCLI(t, "write", "--manifest", manifest, "--disk", disk); code != 2 || !strings.Contains(out, "--pubkey") {
+		t.Fatalf("no pubkey: exit %d: %s", code, out)
+	}
+	// Tamper with the manifest: exit 4, and the disk is not touched.
+	b, _ := os.ReadFile(manifest)
+	os.WriteFile(manifest, bytes.Replace(b, []byte(`"esxi"`), []byte(`"esxj"`), 1), 0o644)
+	os.WriteFile(disk, []byte("old install"), 0o644)
+	code, out = runCLI(t, "write", "--manifest", manifest, "--pubkey", pub, "--disk", disk)
+	if code != 4 || !strings.Contains(out, "signature verification failed") {
+		t.Fatalf("tampered manifest: exit %d: %s", code, out)
+	}
+	if got, _ := os.ReadFile(disk); string(got) != "old install" {
+		t.Fatal("a rejected manifest touched the disk")
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/decompress"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/cli"
@@ -21,6 +23,7 @@ import (
 // variables, of the image2disk-compatible root command.
 type options struct {
 	image, disk, sha, compressed, direct string
+	manifest, signature, pubkey          string
 	assumeZero, retry, textLog, noRescan bool
 	conns, writers, retryMinutes         int
 	progressSec                          int
@@ -53,6 +56,9 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 func (o *options) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.image, "image", cli.Env("IMG_URL", ""), cli.EnvUsage("image to write: http(s) URL or local path", "IMG_URL"))
+	fs.StringVar(&o.manifest, "manifest", cli.Env("MANIFEST_URL", ""), cli.EnvUsage("signed manifest (URL or path) of an image published by esxi-image publish: selects the fast path (parallel ranged fetch, per-chunk sha256, zero chunks never fetched); --image defaults to the archive named in it, next to it", "MANIFEST_URL"))
+	fs.StringVar(&o.signature, "signature", cli.Env("MANIFEST_SIG_URL", ""), cli.EnvUsage("the manifest's minisign signature (default: the manifest's location + .minisig)", "MANIFEST_SIG_URL"))
+	fs.StringVar(&o.pubkey, "pubkey", cli.Env("ESXI_MINISIGN_PUBKEY", ""), cli.EnvUsage("minisign public key that must have signed the manifest: a .pub file or the key itself (required with --manifest)", "ESXI_MINISIGN_PUBKEY"))
 	fs.StringVar(&o.disk, "disk", cli.Env("DEST_DISK", ""), cli.EnvUsage("target block device (/dev/sda, /dev/nvme0n1) or regular file", "DEST_DISK"))
 	fs.StringVar(&o.sha, "sha256", cli.Env("IMG_SHA256", ""), cli.EnvUsage("expected sha256 (hex) of the image file as served; the write fails before the disk gets a partition table if it differs", "IMG_SHA256"))
 	fs.StringVar(&o.compressed, "compressed", cli.Env("COMPRESSED", "auto"), cli.EnvUsage("auto: detect gzip/zstd/xz/bzip2 by magic bytes; true: require one; false: write the bytes as they are", "COMPRESSED"))
@@ -80,8 +86,11 @@ func isTerminal(w io.Writer) bool {
 // request turns the options into a writer.Request, checking them first.
 func (o *options) request(stderr io.Writer) (writer.Request, error) {
 	var req writer.Request
-	if o.image == "" {
-		return req, usageErr("no image: set --image or IMG_URL")
+	if o.image == "" && o.manifest == "" {
+		return req, usageErr("no image: set --image (IMG_URL) or --manifest (MANIFEST_URL)")
+	}
+	if o.manifest != "" && o.pubkey == "" {
+		return req, usageErr("--manifest needs --pubkey (ESXI_MINISIGN_PUBKEY): an unsigned manifest is never trusted")
 	}
 	if o.disk == "" {
 		return req, usageErr("no target: set --disk or DEST_DISK")
@@ -122,6 +131,14 @@ func (o *options) request(stderr io.Writer) (writer.Request, error) {
 		req.Fetch.MaxAttempts = 5
 	}
 	return req, nil
+}
+
+// publicKey reads --pubkey: a file path or the key text itself.
+func (o *options) publicKey() (minisign.PublicKey, error) {
+	if b, err := os.ReadFile(o.pubkey); err == nil {
+		return sign.ParsePublicKey(b)
+	}
+	return sign.ParsePublicKey([]byte(o.pubkey))
 }
 
 func usageErr(msg string) error {

@@ -34,7 +34,7 @@ func newRoot() *cobra.Command {
 	root.Flags().VisitAll(func(f *pflag.Flag) { f.Hidden = true })
 	root.Args = cobra.NoArgs
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
-		if os.Getenv("IMG_URL") == "" {
+		if os.Getenv("IMG_URL") == "" && os.Getenv("MANIFEST_URL") == "" {
 			return cmd.Help()
 		}
 		req, err := o.request(cmd.ErrOrStderr())
@@ -42,13 +42,32 @@ func newRoot() *cobra.Command {
 			return err
 		}
 		req.Log.Info("esxi-writer in image2disk-compatible mode", "image", req.Image, "disk", req.Disk)
-		return run(cmd, req)
+		return run(cmd, &o, req)
 	}
 	root.AddCommand(newWriteCmd())
 	return root
 }
 
-func run(cmd *cobra.Command, req writer.Request) error {
+func run(cmd *cobra.Command, o *options, req writer.Request) error {
+	if o.manifest != "" {
+		pub, err := o.publicKey()
+		if err != nil {
+			return usageErr(fmt.Sprintf("--pubkey: %v", err))
+		}
+		// The signature is checked before anything else is read or written.
+		signed, err := writer.LoadSigned(cmd.Context(), o.manifest, o.signature, pub, req.Fetch)
+		if err != nil {
+			req.Log.Error("manifest rejected; the disk was not touched", "error", err.Error(), "exit_code", writer.ExitCode(err))
+			return exit(err)
+		}
+		m := signed.Manifest
+		req.Log.Info("manifest signature verified", "name", m.Name, "trusted_comment", signed.TrustedComment,
+			"image_bytes", m.Image.Size, "chunks", len(m.Chunks), "data_chunks", m.Image.DataChunks)
+		req.Plan = signed.Plan
+		if req.Image == "" {
+			req.Image = signed.Image
+		}
+	}
 	res, err := writer.Write(cmd.Context(), req)
 	if err != nil {
 		req.Log.Error("write failed", "error", err.Error(), "exit_code", writer.ExitCode(err))

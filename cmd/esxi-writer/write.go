@@ -4,7 +4,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const writeExample = `  # A compressed image over HTTP onto an NVMe disk, checked against its digest
+const writeExample = `  # The fast path: a signed, published image (archive found next to the manifest)
+  esxi-writer write --manifest http://10.0.0.1/esxi-8.0u3.manifest.json --pubkey esxi.pub --disk /dev/sda
+
+  # A compressed image over HTTP onto an NVMe disk, checked against its digest
   esxi-writer write --image http://10.0.0.1/esxi-8.0u3.raw.zst --sha256 3f1c... --disk /dev/nvme0n1
 
   # A local raw image into a file (created if missing; replaced if present)
@@ -13,7 +16,7 @@ const writeExample = `  # A compressed image over HTTP onto an NVMe disk, checke
 func newWriteCmd() *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
-		Use:     "write --image URL|PATH --disk /dev/X|FILE",
+		Use:     "write --image URL|PATH [--manifest URL|PATH --pubkey KEY] --disk /dev/X|FILE",
 		Short:   "Write an image onto a disk or file",
 		Example: writeExample,
 		Args:    cobra.NoArgs,
@@ -22,7 +25,7 @@ func newWriteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(cmd, req)
+			return run(cmd, &o, req)
 		},
 	}
 	cmd.Flags().SortFlags = false

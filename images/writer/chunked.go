@@ -40,12 +40,17 @@ type Plan struct {
 	// FileSHA256, if set, is checked over every byte of the file, read
 	// front to back (Unverified plans only).
 	FileSHA256 []byte
+	// ArchiveSize, if set, is the file's size the plan was made for.
+	ArchiveSize int64
 }
 
 // check proves the plan tiles [0, ImageSize) and stays inside the source,
 // so no manifest (even a signed one) can make the writer skip or overlap
 // a range, or read past the object.
 func (p *Plan) check(srcSize int64) error {
+	if p.ArchiveSize > 0 && p.ArchiveSize != srcSize {
+		return verifyErr("image file is %d bytes, the manifest says %d", srcSize, p.ArchiveSize)
+	}
 	var next int64
 	for i, c := range p.Chunks {
 		if c.Offset != next || c.Size <= 0 {

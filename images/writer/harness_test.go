@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +44,7 @@ func TestRandomFaultRuns(t *testing.T) {
 	zst := compressWith(t, "zstd", img)
 	gz := compressWith(t, "gzip", img)
 	fast, plan := chunked(t, img, 1<<20)
+	pub := publishFormat(t, img, 1<<20)
 	seed := *faultSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -51,13 +53,13 @@ func TestRandomFaultRuns(t *testing.T) {
 	stats := map[string]int{}
 	for i := range *faultRuns {
 		s := seed + uint64(i)
-		outcome := faultRun(t, s, img, zst, gz, fast, plan)
+		outcome := faultRun(t, s, img, zst, gz, fast, plan, pub)
 		stats[outcome]++
 	}
 	t.Logf("outcomes: %v", stats)
 }
 
-func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan) string {
+func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan, pub published) string {
 	r := rand.New(rand.NewPCG(seed, 42))
 	var (
 		data  []byte
@@ -65,7 +67,10 @@ func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan) 
 		kind  string
 		clean = true
 	)
-	switch r.IntN(4) {
+	signed := false
+	switch r.IntN(6) {
+	case 4, 5:
+		kind, data, signed = "signed", pub.archive, true
 	case 0:
 		kind, data = "stream-zst", zst
 	case 1:
@@ -87,7 +92,14 @@ func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan) 
 		kind += "+flipped"
 		clean = false
 	}
-	if req.Plan == nil && (!clean || r.IntN(2) == 0) {
+	manifest := pub.manifest
+	if signed && r.IntN(8) == 0 {
+		manifest = bytes.Clone(manifest)
+		manifest[r.IntN(len(manifest))] ^= byte(1 + r.IntN(255))
+		kind += "+tampered-manifest"
+		clean = false
+	}
+	if req.Plan == nil && !signed && (!clean || r.IntN(2) == 0) {
 		req.SHA256 = sha256hex(original)
 	}
 	f := faultserve.Faults{
@@ -107,20 +119,35 @@ func faultRun(t *testing.T, seed uint64, img, zst, gz, fast []byte, plan *Plan) 
 		kind += "+enospc"
 		clean = false
 	}
+	var prior []byte
 	if r.IntN(3) == 0 {
-		// A target holding an old install: its GPT must not survive a failure.
+		// A target holding an old install: after a failure it is either
+		// untouched or left without a partition table.
 		if err := os.WriteFile(disk, img, 0o644); err != nil && !errors.Is(err, unix.ENOSPC) {
 			t.Fatal(err)
 		}
+		prior, _ = os.ReadFile(disk)
 	}
 	srv := faultserve.New(seed)
 	defer srv.Close()
 	req.Image = srv.Add("/image", data, f)
 	req.Disk = disk
-	_, err := Write(testCtx(t), req)
+	var err error
+	if signed {
+		srv.Add("/esxi-test.img.zst", data, f)
+		srv.Add("/esxi-test.manifest.json.minisig", pub.sig, faultserve.Faults{Cut: f.Cut, Rate503: f.Rate503})
+		murl := srv.Add("/esxi-test.manifest.json", manifest, faultserve.Faults{Cut: f.Cut, Rate503: f.Rate503})
+		var sm *Signed
+		if sm, err = LoadSigned(testCtx(t), murl, "", pub.pub, req.Fetch); err == nil {
+			req.Image, req.Plan = sm.Image, sm.Plan
+		}
+	}
+	if err == nil {
+		_, err = Write(testCtx(t), req)
+	}
 	label := fmt.Sprintf("seed %d (%s, faults %+v)", seed, kind, f)
 	t.Run(fmt.Sprint(seed), func(t *testing.T) {
-		checkOutcome(t, disk, img, err)
+		checkOutcomeFrom(t, disk, prior, img, err)
 		if clean && err != nil {
 			t.Fatalf("%s: recoverable faults only, yet the write failed: %v", label, err)
 		}

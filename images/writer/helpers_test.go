@@ -152,9 +152,16 @@ func chunkedAll(t testing.TB, data []byte, chunk int) ([]byte, *Plan) {
 }
 
 // checkOutcome asserts the contract: success means a byte-identical
-// target; failure means an error naming its kind and a target whose first
-// MiB holds no valid GPT.
+// target; failure means an error naming its kind and either a target
+// whose first MiB holds no valid GPT or, for failures found before the
+// first write (bad arguments, signature, unreachable source), the target
+// exactly as it was (prior; nil = did not exist).
 func checkOutcome(t testing.TB, disk string, want []byte, err error) {
+	t.Helper()
+	checkOutcomeFrom(t, disk, nil, want, err)
+}
+
+func checkOutcomeFrom(t testing.TB, disk string, prior, want []byte, err error) {
 	t.Helper()
 	got, rerr := os.ReadFile(disk)
 	if err == nil {
@@ -172,6 +179,9 @@ func checkOutcome(t testing.TB, disk string, want []byte, err error) {
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "source: ") && !strings.HasPrefix(msg, "verify: ") && !strings.HasPrefix(msg, "target: ") && !strings.HasPrefix(msg, "usage: ") {
 		t.Fatalf("error does not name its cause: %q", msg)
+	}
+	if prior != nil && bytes.Equal(got, prior) {
+		return // untouched: failed before the first write
 	}
 	if _, perr := gptfix.Parse(got[:min(len(got), HeaderSize)], 512); perr == nil {
 		t.Fatalf("write failed (%v) but the target's first MiB holds a valid GPT", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,9 +56,8 @@ func writeStream(ctx context.Context, src fetch.Source, s *session, req *Request
 	var want []byte
 	if req.SHA256 != "" {
 		var err error
-		want, err = hex.DecodeString(strings.TrimPrefix(strings.ToLower(req.SHA256), "sha256:"))
-		if err != nil || len(want) != sha256.Size {
-			return &Error{Kind: KindUsage, Err: fmt.Errorf("sha256 %q: want 64 hex digits", req.SHA256)}
+		if want, err = parseSHA256(req.SHA256); err != nil {
+			return err
 		}
 		tr.h = sha256.New()
 	}

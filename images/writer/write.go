@@ -116,13 +116,34 @@ func writeOnce(ctx context.Context, req *Request) (Result, error) {
 	if c, ok := src.(io.Closer); ok {
 		defer c.Close()
 	}
+	if req.SHA256 != "" {
+		if _, err := parseSHA256(req.SHA256); err != nil {
+			return Result{}, err
+		}
+	}
+	plan := req.Plan
+	if plan == nil {
+		// A seekable .zst read without its manifest still decodes in
+		// parallel; anything else is one stream.
+		if plan, err = seekablePlan(ctx, src, req); err != nil {
+			return Result{}, err
+		}
+		if plan != nil {
+			log.Info("seekable zstd archive: decoding its frames in parallel", "frames", len(plan.Chunks))
+		}
+	}
+	if plan != nil {
+		if err := plan.check(src.Size()); err != nil {
+			return Result{}, err
+		}
+	}
 	t, err := target.Open(req.Disk, target.Options{AssumeZero: req.AssumeZero, Direct: req.Direct})
 	if err != nil {
 		return Result{}, kindOf(KindTarget, err)
 	}
 	size := int64(-1)
-	if req.Plan != nil {
-		size = req.Plan.ImageSize
+	if plan != nil {
+		size = plan.ImageSize
 	}
 	prog.Total = max(size, 0)
 	if size < 0 && req.Compression == decompress.Never {
@@ -134,7 +155,7 @@ func writeOnce(ctx context.Context, req *Request) (Result, error) {
 		return Result{}, err
 	}
 	log.Info("writing", "image", src.String(), "disk", req.Disk, "block_device", t.IsBlock(),
-		"direct_io", t.Direct(), "fast_path", req.Plan != nil, "image_bytes", size)
+		"direct_io", t.Direct(), "chunked", plan != nil, "signed_manifest", req.Plan != nil, "image_bytes", size)
 
 	pctx, stopProgress := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -144,8 +165,8 @@ func writeOnce(ctx context.Context, req *Request) (Result, error) {
 			prog.Report(pctx, req.Interval, req.ProgressOut, req.TTY, log)
 		}
 	}()
-	if req.Plan != nil {
-		err = writeChunks(ctx, src, req.Plan, s, req)
+	if plan != nil {
+		err = writeChunks(ctx, src, plan, s, req)
 	} else {
 		err = writeStream(ctx, src, s, req)
 	}

@@ -222,3 +222,27 @@ func IsFetchError(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
 }
+
+// ReaderAt adapts a Source to io.ReaderAt (one ranged read per call), for
+// parsers that seek, like the seek-table reader.
+func ReaderAt(ctx context.Context, src Source) io.ReaderAt { return readerAt{ctx, src} }
+
+type readerAt struct {
+	ctx context.Context
+	src Source
+}
+
+func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
+	size := r.src.Size()
+	if off < 0 || off >= size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), size)
+	rc := r.src.Open(r.ctx, off, end)
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p[:end-off])
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
