@@ -18,7 +18,7 @@ import (
 )
 
 var (
-	faultRuns = flag.Int("fault-runs", 8, "randomized fault runs (make fuzz runs 200)")
+	faultRuns = flag.Int("fault-runs", 6, "randomized fault runs (make fuzz runs 200)")
 	faultSeed = flag.Uint64("fault-seed", 0, "first seed of the randomized fault runs (0: from the clock, printed)")
 )
 

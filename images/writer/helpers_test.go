@@ -37,7 +37,7 @@ var (
 	imgErr  error
 )
 
-// testImage is a 24 MiB ESXi-shaped disk: a real GPT made by sgdisk, a
+// testImage is a 12 MiB ESXi-shaped disk: a real GPT made by sgdisk, a
 // random "bootloader" partition, text-like bootbanks, and long zero runs
 // (an empty bootbank, unused OSDATA) — the mix that decides speed.
 func testImage(t testing.TB) []byte {
@@ -51,7 +51,7 @@ func testImage(t testing.TB) []byte {
 		}
 		defer os.RemoveAll(dir)
 		p := filepath.Join(dir, "disk.raw")
-		const size = 24<<20 + 12288 // not a multiple of the 4 MiB chunk
+		const size = 12<<20 + 12288 // not a multiple of the 4 MiB chunk
 		if err := os.WriteFile(p, nil, 0o644); err != nil {
 			imgErr = err
 			return
@@ -60,8 +60,8 @@ func testImage(t testing.TB) []byte {
 			imgErr = err
 			return
 		}
-		out, err := exec.Command("sgdisk", "-n", "1:2048:+3M", "-t", "1:ef00", "-n", "5:0:+4M", "-t", "5:0700",
-			"-n", "6:0:+4M", "-t", "6:0700", "-n", "7:0:0", "-t", "7:0700", p).CombinedOutput()
+		out, err := exec.Command("sgdisk", "-n", "1:2048:+2M", "-t", "1:ef00", "-n", "5:0:+2M", "-t", "5:0700",
+			"-n", "6:0:+2M", "-t", "6:0700", "-n", "7:0:0", "-t", "7:0700", p).CombinedOutput()
 		if err != nil {
 			imgErr = errors.New(string(out))
 			return
@@ -72,14 +72,14 @@ func testImage(t testing.TB) []byte {
 			return
 		}
 		r := rand.New(rand.NewPCG(1, 2))
-		for i := 1 << 20; i < 4<<20; i++ { // partition 1: incompressible
+		for i := 1 << 20; i < 3<<20; i++ { // partition 1: incompressible
 			b[i] = byte(r.Uint32())
 		}
 		text := []byte("kernelopt=autoPartition=FALSE\nmodules=b.b00 --- jumpstrt.gz --- useropts.gz\n")
-		for i := 4 << 20; i < 8<<20; i += len(text) { // partition 5: text
-			copy(b[i:min(i+len(text), 8<<20)], text)
+		for i := 3 << 20; i < 5<<20; i += len(text) { // partition 5: text
+			copy(b[i:min(i+len(text), 5<<20)], text)
 		}
-		for i := 13 << 20; i < 13<<20+4096; i++ { // a little data in 7
+		for i := 9 << 20; i < 9<<20+4096; i++ { // a little data in 7
 			b[i] = byte(i)
 		}
 		imgData = b

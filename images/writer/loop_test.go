@@ -54,7 +54,7 @@ func TestLoopDeviceLargerDisk(t *testing.T) {
 		{"stream", Request{Image: zsrc}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const diskSize = 64 << 20
+			const diskSize = 32 << 20
 			dev := loopDevice(t, diskSize)
 			req := tc.req
 			req.Disk = dev
@@ -102,7 +102,7 @@ func TestLoopDeviceFailureLeavesNoTable(t *testing.T) {
 	if err := os.WriteFile(src, zst[:len(zst)*3/4], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dev := loopDevice(t, 64<<20)
+	dev := loopDevice(t, 32<<20)
 	_, err := Write(testCtx(t), Request{Image: src, Disk: dev})
 	if ExitCode(err) != int(KindVerify) {
 		t.Fatalf("want a verify failure, got %v", err)

@@ -53,7 +53,7 @@ func TestStreamFormats(t *testing.T) {
 
 func TestFastPathFile(t *testing.T) {
 	img := testImage(t)
-	file, plan := chunked(t, img, 4<<20)
+	file, plan := chunked(t, img, 1<<20)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "image.zst")
 	if err := os.WriteFile(src, file, 0o644); err != nil {

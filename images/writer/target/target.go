@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,7 @@ type Target struct {
 	sector     int
 	assumeZero bool
 	fresh      bool // a file truncated by Prepare: every byte is a hole
-	zeroMethod string
+	zeroMethod atomic.Value // string; Zero runs on several goroutines
 }
 
 // Open opens path for writing. A block device is opened exclusively
@@ -118,7 +119,10 @@ func (t *Target) Size() int64 { return t.size }
 func (t *Target) Direct() bool { return t.d != nil }
 
 // ZeroMethod names how the last zero range was made zero, for the summary.
-func (t *Target) ZeroMethod() string { return t.zeroMethod }
+func (t *Target) ZeroMethod() string {
+	m, _ := t.zeroMethod.Load().(string)
+	return m
+}
 
 // Prepare readies the target for an image of imageSize bytes. A regular
 // file is cut to zero and extended to imageSize, so every byte is a hole
@@ -189,20 +193,20 @@ func (t *Target) pwrite(f *os.File, p []byte, off int64) error {
 // trusted: it does not guarantee zeros.
 func (t *Target) Zero(off, n int64) error {
 	if n <= 0 || t.fresh {
-		t.zeroMethod = "hole"
+		t.zeroMethod.Store("hole")
 		return nil
 	}
 	if t.assumeZero {
-		t.zeroMethod = "assumed"
+		t.zeroMethod.Store("assumed")
 		return nil
 	}
 	if !t.block {
 		err := unix.Fallocate(int(t.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 		if err == nil {
-			t.zeroMethod = "punch-hole"
+			t.zeroMethod.Store("punch-hole")
 			return nil
 		}
-		t.zeroMethod = "write"
+		t.zeroMethod.Store("write")
 		return t.writeZeros(off, n)
 	}
 	// Block-device zeroing needs logical-block alignment; unaligned edges
@@ -224,15 +228,15 @@ func (t *Target) Zero(off, n int64) error {
 	}
 	err := unix.Fallocate(int(t.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, a, b-a)
 	if err == nil {
-		t.zeroMethod = "punch-hole"
+		t.zeroMethod.Store("punch-hole")
 		return nil
 	}
 	rng := [2]uint64{uint64(a), uint64(b - a)}
 	if err := ioctl(t.f, unix.BLKZEROOUT, unsafe.Pointer(&rng)); err == nil {
-		t.zeroMethod = "blkzeroout"
+		t.zeroMethod.Store("blkzeroout")
 		return nil
 	}
-	t.zeroMethod = "write"
+	t.zeroMethod.Store("write")
 	return t.writeZeros(a, b-a)
 }
 
