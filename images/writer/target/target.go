@@ -42,7 +42,7 @@ type Target struct {
 	size       int64 // device size; for files, the size Prepare set
 	sector     int
 	assumeZero bool
-	fresh      bool // a file truncated by Prepare: every byte is a hole
+	fresh      bool         // a file truncated by Prepare: every byte is a hole
 	zeroMethod atomic.Value // string; Zero runs on several goroutines
 }
 
