@@ -175,12 +175,20 @@ func (t *Target) WriteAt(p []byte, off int64) error {
 }
 
 func (t *Target) pwrite(f *os.File, p []byte, off int64) error {
+	start, n0 := off, len(p)
 	for len(p) > 0 {
 		n, err := f.WriteAt(p, off)
 		if err != nil {
 			return fmt.Errorf("write %s at byte %d (%d bytes): %w", t.Path, off, len(p), err)
 		}
 		p, off = p[n:], off+int64(n)
+	}
+	if f == t.f && n0 >= 1<<20 {
+		// Start writeback of what went through the page cache now, so the
+		// disk works while later chunks are fetched and decoded and the
+		// final fdatasync finds little left (bmaptool fsyncs every 6 MiB
+		// for a similar reason). SYNC_FILE_RANGE_WRITE does not wait.
+		_ = unix.SyncFileRange(int(f.Fd()), start, int64(n0), unix.SYNC_FILE_RANGE_WRITE)
 	}
 	return nil
 }
