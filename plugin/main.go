@@ -10,10 +10,12 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/esxi-golden/packer-plugin-esxi/internal/version"
+	"github.com/esxi-golden/packer-plugin-esxi/plugin/postprocessor/publish"
 )
 
 func main() {
 	pps := plugin.NewSet()
+	pps.RegisterPostProcessor("publish", new(publish.PostProcessor))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

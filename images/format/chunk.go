@@ -167,3 +167,7 @@ func VerifyChunk(s Span, raw []byte) error {
 }
 
 func frameChecksum(raw []byte) uint32 { return uint32(xxhash.Sum64(raw)) }
+
+// MaxEncodedSize is the largest frame Encode can return for size raw
+// bytes, for sizing reusable buffers.
+func (e *Encoder) MaxEncodedSize(size int) int { return e.enc.MaxEncodedSize(size) }

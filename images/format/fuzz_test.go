@@ -76,25 +76,38 @@ func FuzzReadSeekTable(f *testing.F) {
 }
 
 // The seeds for FuzzReadSeekTable: small real archives and a few damaged
-// ones, written by -update.
-func TestWriteSeekTableSeeds(t *testing.T) {
-	if !*update {
-		t.Skip("only with -update")
-	}
+// ones, rewritten by -update; without it the test checks that each seed
+// still reads (or fails) as its name says.
+func TestSeekTableSeeds(t *testing.T) {
 	zst, _ := buildArchive(t, synthImage(3*MinChunkSize+1000, 9), MinChunkSize)
 	zeros, _ := buildArchive(t, make([]byte, 2*MinChunkSize), MinChunkSize)
 	noCk := SeekTable{Entries: []SeekEntry{{5, 10, 0}}}
 	tab, _ := noCk.AppendBinary([]byte{1, 2, 3, 4, 5})
-	for name, b := range map[string][]byte{
-		"small.zst":         zst,
-		"zeros.zst":         zeros,
-		"no-checksums.zst":  tab,
-		"truncated.zst":     zst[:len(zst)-3],
-		"only-table.zst":    zst[len(zst)-int(SeekTableSize(4)):],
-		"reserved-bits.zst": append(bytes.Clone(zst[:len(zst)-5]), 0x84, 0xB1, 0xEA, 0x92, 0x8F),
-	} {
-		if err := os.WriteFile(filepath.Join("testdata", name), b, 0o644); err != nil {
-			t.Fatal(err)
+	seeds := map[string]struct {
+		b  []byte
+		ok bool
+	}{
+		"small.zst":         {zst, true},
+		"zeros.zst":         {zeros, true},
+		"no-checksums.zst":  {tab, true},
+		"truncated.zst":     {zst[:len(zst)-3], false},
+		"only-table.zst":    {zst[len(zst)-int(SeekTableSize(4)):], false},
+		"reserved-bits.zst": {append(bytes.Clone(zst[:len(zst)-5]), 0x84, 0xB1, 0xEA, 0x92, 0x8F), false},
+	}
+	for name, s := range seeds {
+		p := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(p, s.b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%v (run go test -run Seeds -update)", err)
+		}
+		_, _, err = ReadSeekTable(bytes.NewReader(b), int64(len(b)))
+		if (err == nil) != s.ok {
+			t.Errorf("%s: ReadSeekTable error %v, want ok=%v", name, err, s.ok)
 		}
 	}
 }

@@ -1,18 +1,14 @@
 package writer
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,108 +16,36 @@ import (
 	"time"
 
 	"aead.dev/minisign"
-	"golang.org/x/sys/unix"
 
-	"github.com/esxi-golden/packer-plugin-esxi/images/bmap"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/fixture"
-	"github.com/esxi-golden/packer-plugin-esxi/images/format"
+	"github.com/esxi-golden/packer-plugin-esxi/images/publish"
 	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
 )
 
-// benchPublish publishes raw into dir as name.img.zst + manifest + minisig
-// + .bmap with the format, bmap and sign packages, compressing chunks on
-// every core and appending them in order.
+// benchPublish publishes raw into dir with images/publish (archive,
+// signed manifest, bmap) under a throw-away key.
 func benchPublish(b *testing.B, raw, dir, name string) minisign.PublicKey {
 	b.Helper()
-	f, err := os.Open(raw)
+	_, priv, err := minisign.GenerateKey(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	const chunk = 4 << 20
-	enc, err := format.NewEncoder(3, runtime.GOMAXPROCS(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer enc.Close()
-	out, err := os.Create(filepath.Join(dir, name+".img.zst"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer out.Close()
-	aw, err := format.NewArchiveWriter(out, fi.Size(), chunk)
-	if err != nil {
-		b.Fatal(err)
-	}
-	type result struct {
-		e   format.Encoded
-		raw []byte
-	}
-	n := aw.Chunks()
-	workers := runtime.GOMAXPROCS(0)
-	results := make([]chan result, n)
-	for i := range results {
-		results[i] = make(chan result, 1)
-	}
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	sem := make(chan struct{}, 2*workers) // bounds chunks in memory
-	for range workers {
-		go func() {
-			for i := range next {
-				sem <- struct{}{}
-				// A chunk inside a hole of the sparse fixture is zero
-				// without reading it.
-				if d, err := unix.Seek(int(f.Fd()), int64(i)*chunk, unix.SEEK_DATA); err != nil || d >= int64(i)*chunk+aw.RawSize(i) {
-					results[i] <- result{enc.ZeroChunk(int(aw.RawSize(i))), nil}
-					continue
-				}
-				buf := make([]byte, aw.RawSize(i))
-				if _, err := f.ReadAt(buf, int64(i)*chunk); err != nil && !errors.Is(err, io.EOF) {
-					panic(err)
-				}
-				results[i] <- result{enc.Encode(nil, buf), buf}
-			}
-		}()
-	}
-	for i := range n {
-		r := <-results[i]
-		if err := aw.Append(r.e, r.raw); err != nil {
-			b.Fatal(err)
-		}
-		<-sem
-	}
-	m, err := aw.Finish(format.Meta{Name: name, Builder: format.Builder{Tool: "writer-bench", Version: "0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := m.Marshal()
-	_, priv, _ := minisign.GenerateKey(nil)
 	text, _ := priv.MarshalText()
 	signer, err := sign.Load(sign.KeySource{Key: secret.New(string(text))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	sig, err := signer.Sign(bytes.NewReader(body), "name:"+name)
+	res, err := publish.Publish(context.Background(), raw, dir, publish.Options{Name: name, Signer: signer, NoWriter: true, Overwrite: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	bm, err := bmap.FromManifest(m).Marshal()
-	if err != nil {
-		b.Fatal(err)
+	if res.Bmap != filepath.Join(dir, name+".bmap") {
+		b.Fatalf("bmap published as %s", res.Bmap)
 	}
-	for file, data := range map[string][]byte{name + ".manifest.json": body, name + ".manifest.json.minisig": sig, name + ".bmap": bm} {
-		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Logf("published %s: %d chunks (%d data), archive %d bytes", name, n, m.Image.DataChunks, m.Archive.Size)
+	m := res.Manifest
+	b.Logf("published %s: %d chunks (%d data), archive %d bytes", name, len(m.Chunks), m.Image.DataChunks, m.Archive.Size)
 	return signer.PublicKey()
 }
 
@@ -145,7 +69,7 @@ func BenchmarkWriters(b *testing.B) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	raw := filepath.Join(dir, "esxi.raw")
+	raw := os.Getenv("WRITER_BENCH_RAW") // the shared bench disk, if made
 	start := time.Now()
 	// WRITER_BENCH_GIB shrinks the disk for a quick dry run (the mapped
 	// data shrinks with it); the default is the research's 32 GiB.
@@ -155,10 +79,15 @@ func BenchmarkWriters(b *testing.B) {
 		size = int64(g) << 30
 		opts.Size, opts.Data = size, int64(1270<<20)/32*int64(g)
 	}
-	if _, err := fixture.BenchDisk(raw, opts); err != nil {
-		b.Fatal(err)
+	if raw == "" || opts.Size != 0 {
+		raw = filepath.Join(dir, "esxi.raw")
+		if _, err := fixture.BenchDisk(raw, opts); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("fixture: %d GiB ESXi-shaped disk in %.1fs", size>>30, time.Since(start).Seconds())
+	} else if fi, err := os.Stat(raw); err != nil || fi.Size() != size {
+		b.Fatalf("bench disk %s: %v (want %d bytes)", raw, err, size)
 	}
-	b.Logf("fixture: %d GiB ESXi-shaped disk in %.1fs", size>>30, time.Since(start).Seconds())
 	start = time.Now()
 	pub := benchPublish(b, raw, dir, "esxi")
 	b.Logf("publish: %.1fs", time.Since(start).Seconds())

@@ -2,11 +2,16 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
@@ -295,4 +300,79 @@ func FuzzReadTable(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestInstall6x(t *testing.T) {
+	tooltest.Need(t, "sgdisk", "fsck.fat", "mtype")
+	cfg, _ := bootcfg.ParseBytes([]byte("bootstate=0\nkernel=tboot.b00\nmodules=b.b00 --- k.b00 --- state.tgz\nbuild=6.0.0-3620759\nupdated=2\n"))
+	spec := Spec{Family: Family6, Seed: []byte("6x"), Bank1: BankSpec{Files: []File{{"/tboot.b00", []byte("t")}, {"/b.b00", []byte("b")}, {"/k.b00", []byte("k")}, {"/state.tgz", []byte("s")}}, BootCfg: cfg}}
+	img := filepath.Join(t.TempDir(), "esxi6.raw")
+	l, err := CreateImage(img, 16<<30, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := tooltest.Run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
+		t.Fatalf("sgdisk -v:\n%s", out)
+	}
+	for _, p := range l.Partitions {
+		if p.IsFAT() {
+			tooltest.Fsck(t, img, p.Offset(), p.Size())
+		}
+	}
+	d, err := Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	info := d.Inspect()
+	if info.Family != Family6 || info.Version != "6.0.0" || len(info.Partitions) != 8 {
+		t.Fatalf("6.x inspect: %+v", info)
+	}
+	if p, _ := d.Layout.Part(8); p.Role != RoleStore {
+		t.Fatalf("partition 8 role %s", p.Role)
+	}
+	b5, _ := l.Part(5)
+	if got := tooltest.Run(t, "mtype", "-i", tooltest.MSpec(img, b5.Offset()), "::tboot.b00"); got != "t" {
+		t.Fatalf("mtype tboot.b00 = %q", got)
+	}
+}
+
+// craftedGPT is a 32 KiB disk whose valid GPT header claims 4 million
+// partition entries.
+func craftedGPT() []byte {
+	b := make([]byte, 64*512)
+	h := b[512:]
+	copy(h, "EFI PART")
+	binary.LittleEndian.PutUint32(h[8:], 0x00010000)
+	binary.LittleEndian.PutUint32(h[12:], 92)
+	binary.LittleEndian.PutUint64(h[24:], 1)
+	binary.LittleEndian.PutUint64(h[32:], 63)
+	binary.LittleEndian.PutUint64(h[72:], 2)
+	binary.LittleEndian.PutUint32(h[80:], 4_000_000)
+	binary.LittleEndian.PutUint32(h[84:], 128)
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h[:92]))
+	return b
+}
+
+func TestCraftedGPTRefusedBeforeGoDiskfs(t *testing.T) {
+	b := craftedGPT()
+	_, err := ReadTable(bytes.NewReader(b), int64(len(b)))
+	if !errors.Is(err, ErrNotESXi) || !strings.Contains(err.Error(), "lists 4000000 entries of 128 bytes, want at most 1024 of 128") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestUpstreamGPTAllocatesFromHeader documents why ReadTable checks the
+// header first: go-diskfs v1.9.4 allocates entries*size bytes as the
+// header says (488 MiB here; with the maximum count, hundreds of GiB).
+// When it fails, upstream bounded the allocation.
+func TestUpstreamGPTAllocatesFromHeader(t *testing.T) {
+	b := craftedGPT()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, _ = gpt.Read(&readerFile{r: bytes.NewReader(b), size: int64(len(b))}, 512, 512)
+	runtime.ReadMemStats(&m1)
+	if got := (m1.TotalAlloc - m0.TotalAlloc) >> 20; got < 400 {
+		t.Fatalf("go-diskfs allocated only %d MiB for a crafted header: upstream fixed it", got)
+	}
 }
