@@ -107,7 +107,8 @@ WRITER_FAULT_RUNS ?= 200
 .PHONY: fuzz-writer bench bench-writer
 fuzz: fuzz-writer
 fuzz-writer: ## $(WRITER_FAULT_RUNS) randomized fault runs of the image writer
-	go test -race -count=1 -timeout 60m -run '^TestRandomFaultRuns$$' ./images/writer/ -args -fault-runs $(WRITER_FAULT_RUNS)
+	go test -race -count=1 -timeout 60m -v -run '^TestRandomFaultRuns$$' ./images/writer/ -args -fault-runs $(WRITER_FAULT_RUNS) \
+	  | grep -vE '^ *(=== RUN|--- PASS: TestRandomFaultRuns/)'  # keep seeds, outcomes and failures
 
 # The writer benchmark: a 32 GiB ESXi-shaped image, published and served on
 # loopback, written by esxi-writer (fast path, compat .zst), image2disk's
