@@ -119,3 +119,37 @@ func TestFileShortIsUnexpectedEOF(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A stall while skipping the prefix of a range-ignoring server's full
+// response is a stall like any other: retried, not fatal (found by the
+// randomized fault runs, together with a double close in the watchdog).
+func TestStallWhileSkippingIsRetried(t *testing.T) {
+	data := bytes.Repeat([]byte("vmfs"), 1<<14)
+	var reqs atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := reqs.Add(1)
+		w.Header().Set("ETag", `"x"`)
+		w.Header().Set("Content-Length", "65536")
+		w.WriteHeader(200) // Range ignored
+		switch n {
+		case 2: // first body: cut after 5000 bytes
+			w.Write(data[:5000])
+			panic(http.ErrAbortHandler)
+		case 3: // resume: 1000 bytes of the prefix, then silence
+			w.Write(data[:1000])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	src, err := NewHTTP(context.Background(), srv.URL, fast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(src.Open(context.Background(), 0, src.Size()))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v (%d bytes, %d requests)", err, len(got), reqs.Load())
+	}
+}

@@ -288,7 +288,9 @@ func (r *rangeReader) retry(err error) error {
 func (r *rangeReader) connect() error {
 	ctx, cancel := context.WithCancel(r.ctx)
 	stalled := make(chan struct{})
-	timer := time.AfterFunc(r.h.o.Stall, func() { close(stalled); cancel() })
+	var once sync.Once
+	// Reset re-arms a fired timer, so the callback may run more than once.
+	timer := time.AfterFunc(r.h.o.Stall, func() { once.Do(func() { close(stalled) }); cancel() })
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.h.url, nil)
 	if err != nil {
 		timer.Stop()
@@ -317,6 +319,13 @@ func (r *rangeReader) connect() error {
 		resp.Body.Close()
 		timer.Stop()
 		cancel()
+		select {
+		case <-stalled:
+			// The watchdog cut the request (e.g. while skipping a prefix
+			// the server re-sent): a stall, retried like any other.
+			return fmt.Errorf("%w (%s): %w", errStall, r.h.o.Stall, err)
+		default:
+		}
 		return err
 	}
 	if et := resp.Header.Get("ETag"); r.h.anyETag != "" && et != "" && et != r.h.anyETag {
