@@ -175,3 +175,25 @@ packer-check: plugin
 test-go: $(SIM_ISO)
 test-go: export ESXI_TEST_SIMULATOR_ISO := $(SIM_ISO)
 test: packer-check
+
+# --- writer ---
+# Randomized fault runs of esxi-writer's engine (network faults, corrupt
+# images, ENOSPC targets; needs root for the tmpfs and loop devices).
+# `make test` runs a handful through test-go; `make fuzz` runs this many.
+WRITER_FAULT_RUNS ?= 200
+.PHONY: fuzz-writer bench bench-writer
+fuzz: fuzz-writer
+fuzz-writer: ## $(WRITER_FAULT_RUNS) randomized fault runs of the image writer
+	go test -race -count=1 -timeout 60m -v -run '^TestRandomFaultRuns$$' ./images/writer/ -args -fault-runs $(WRITER_FAULT_RUNS) \
+	  | grep -vE '^ *(=== RUN|--- PASS: TestRandomFaultRuns/)'  # keep seeds, outcomes and failures
+
+# The writer benchmark: a 32 GiB ESXi-shaped image, published and served on
+# loopback, written by esxi-writer (fast path, compat .zst), image2disk's
+# algorithm, zstd -dc | dd and bmaptool copy; every target compared byte
+# for byte; prints times and speed-up ratios. Needs ~40 GiB free in
+# WRITER_BENCH_DIR.
+# It reads the shared bench disk (formats' bench-disk target).
+WRITER_BENCH_DIR ?= $(CURDIR)/build/writer-bench
+bench: bench-writer
+bench-writer: $(BENCH_DISK)
+	WRITER_BENCH_DIR=$(WRITER_BENCH_DIR) WRITER_BENCH_RAW=$(BENCH_DISK) go test -run '^$$' -bench '^BenchmarkWriters$$' -benchtime 1x -timeout 60m -v ./images/writer/
