@@ -15,12 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/disk"
 	"github.com/esxi-golden/packer-plugin-esxi/images/simulator"
 )
 
@@ -173,24 +175,35 @@ func TestBuildOnSimulator(t *testing.T) {
 		t.Fatalf("packer build failed: %v\n%s", r.err, r.out)
 	}
 	leftovers(t, r, false)
-	disk := filepath.Join(r.outDir, "esxi-golden.raw")
+	raw := filepath.Join(r.outDir, "esxi-golden.raw")
 
 	// The GPT, checked by sgdisk.
-	if out := tool(t, "sgdisk", "-v", disk); !strings.Contains(out, "No problems found") {
+	if out := tool(t, "sgdisk", "-v", raw); !strings.Contains(out, "No problems found") {
 		t.Errorf("sgdisk -v: %s", out)
 	}
-	// Every FAT partition, checked by fsck.fat on a sparse copy.
-	parts, err := simulator.Layout(40 << 30)
+	// The layout ESXi's rules give the template's disk (40 GiB,
+	// system_media_size "min": OSDATA ends at 32 GiB, a datastore after
+	// it), so the boot option is seen to reach the installer.
+	plan, err := disk.Plan(disk.Family7, 40<<30, disk.Options{SystemMediaSize: "min"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range parts {
-		if p.FAT == "" {
+	d, err := disk.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if !reflect.DeepEqual(d.Layout.Partitions, plan.Partitions) {
+		t.Errorf("installed layout\n%+v\nwant ESXi's\n%+v", d.Layout.Partitions, plan.Partitions)
+	}
+	// Every FAT partition, checked by fsck.fat on a sparse copy.
+	for _, p := range plan.Partitions {
+		if !p.IsFAT() {
 			continue
 		}
-		img := extract(t, disk, int64(p.Start)*512, int64(p.End-p.Start+1)*512)
+		img := extract(t, raw, p.Offset(), p.Size())
 		tool(t, "fsck.fat", "-n", img)
-		if p.Index != 5 {
+		if p.Number != 5 {
 			continue
 		}
 		// Bootbank 1: boot.cfg with the ISO's build, the %firstboot

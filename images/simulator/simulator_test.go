@@ -53,37 +53,6 @@ func TestModuleLoadOrderErrors(t *testing.T) {
 	}
 }
 
-func TestLayout(t *testing.T) {
-	// The real 142 GiB ESXi 7/8 disk (research/esxi-formats.md §4).
-	p, err := Layout(297795584 * 512)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Partition{
-		{1, 64, 204863, TypeESP, "BOOT", "BOOT"},
-		{5, 208896, 8595455, TypeBootbank, "BOOTBANK1", "BOOTBANK1"},
-		{6, 8597504, 16984063, TypeBootbank, "BOOTBANK2", "BOOTBANK2"},
-		{7, 16986112, 268435455, TypeVMFSL, "OSDATA", ""},
-		{8, 268437504, 297795550, TypeVMFS, "datastore1", ""},
-	}
-	if !reflect.DeepEqual(p, want) {
-		t.Errorf("Layout(142 GiB) =\n%v\nwant\n%v", p, want)
-	}
-	// Bank sizes by media size: 500 MiB, 1 GiB, 4095 MiB.
-	for size, bank := range map[int64]uint64{9 << 30: 500 * 2048, 16 << 30: 1024 * 2048, 40 << 30: 4095 * 2048} {
-		p, err := Layout(size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := p[1].End - p[1].Start + 1; got != bank || len(p) != 4 {
-			t.Errorf("Layout(%d GiB): bank %d sectors, %d partitions; want %d, 4", size>>30, got, len(p), bank)
-		}
-	}
-	if _, err := Layout(4 << 30); err == nil {
-		t.Error("Layout accepted a 4 GiB disk")
-	}
-}
-
 func TestFaults(t *testing.T) {
 	for opts, want := range map[string]Fault{
 		"runweasel ks=cdrom:/KS.CFG":             FaultNone,

@@ -6,7 +6,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,177 +15,99 @@ import (
 	"strings"
 	"time"
 
-	diskfs "github.com/diskfs/go-diskfs"
-	"github.com/diskfs/go-diskfs/partition/gpt"
-
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootbank"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/mkfat"
-	"github.com/esxi-golden/packer-plugin-esxi/images/simulator"
+	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/disk"
+	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/fixture"
 	"github.com/esxi-golden/packer-plugin-esxi/kickstart"
 )
 
-// installedDisk is the disk being installed, with its two bootbanks open.
-type installedDisk struct {
-	f     *os.File
-	banks map[int]*bootbank.Bank // partition number -> bank
-}
-
-func (d *installedDisk) close() error {
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", d.f.Name(), err)
-	}
-	return d.f.Close()
-}
-
-// writeDisk lays the disk out as ESXi 7/8 does (simulator.Layout), formats
-// partition 1 and both bootbanks FAT16 with the VMware magic, and fills
-// bootbank 1 as the real installer does: the ISO's modules, state.tgz, the
-// %firstboot scripts in onetime.tgz, and a boot.cfg carrying the ISO's
-// build. OSDATA is left unformatted (VMFS-L is VMware's).
-func writeDisk(in *install, ks *kickstart.File) (*installedDisk, error) {
-	size, err := deviceSize(in.disk)
-	if err != nil {
-		return nil, err
-	}
-	parts, err := simulator.Layout(size)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.disk, err)
-	}
-	say("Partitioning %s (%.1f GiB): %s", in.disk, float64(size)/(1<<30), describe(parts))
-	if err := partition(in.disk, parts); err != nil {
-		return nil, err
-	}
+// writeDisk installs onto in.disk through the format library's one code
+// path (disk.Plan + disk.Install, the same that writes the test
+// fixtures): ESXi 7/8 layout sized by the disk and systemMediaSize, FAT16
+// BOOT and bootbanks with the VMware magic, bootbank 1 filled as the real
+// installer does (the ISO's modules, state.tgz, onetime.tgz with the
+// %firstboot scripts, boot.cfg with the ISO's build written last), GPT
+// last, read back. It returns the disk reopened for %post's offline edits.
+func writeDisk(in *install, ks *kickstart.File) (*disk.Disk, error) {
 	f, err := os.OpenFile(in.disk, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
-	d := &installedDisk{f: f, banks: map[int]*bootbank.Bank{}}
-	for _, p := range parts {
-		if p.FAT == "" {
-			continue
-		}
-		off, n := int64(p.Start)*512, int64(p.End-p.Start+1)*512
-		if _, err := mkfat.Format(f, off, n, mkfat.Options{Label: p.FAT, HiddenSectors: uint32(p.Start)}); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("partition %d: %w", p.Index, err)
-		}
-		if p.Index == 1 {
-			continue
-		}
-		var u bootbank.UUID
-		_, _ = rand.Read(u[:])
-		if err := bootbank.WriteMagic(f, off, u); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("partition %d: %w", p.Index, err)
-		}
-		b, err := bootbank.Open(f, off, n, true, fmt.Sprintf("bootbank %d", p.Index))
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		d.banks[p.Index] = b
-	}
-	if err := fillBootbank(in, ks, d.banks[5]); err != nil {
+	d, err := installOn(f, in, ks)
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-func deviceSize(dev string) (int64, error) {
-	f, err := os.Open(dev)
+func installOn(f *os.File, in *install, ks *kickstart.File) (*disk.Disk, error) {
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("%s: size: %w", in.disk, err)
 	}
-	defer f.Close()
-	n, err := f.Seek(0, io.SeekEnd)
+	opt := disk.Options{SystemMediaSize: in.systemMediaSize}
+	l, err := disk.Plan(disk.Family7, size, opt)
 	if err != nil {
-		return 0, fmt.Errorf("%s: size: %w", dev, err)
+		return nil, fmt.Errorf("%s: %w", in.disk, err)
 	}
-	return n, nil
+	say("Partitioning %s (%.1f GiB): %s", in.disk, float64(size)/(1<<30), describe(l))
+	bank, err := bank1(in, ks)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := disk.Install(f, disk.Spec{Family: disk.Family7, Options: opt, Bank1: bank}); err != nil {
+		return nil, fmt.Errorf("%s: %w", in.disk, err)
+	}
+	return disk.FromFile(f, in.disk, true)
 }
 
-func describe(parts []simulator.Partition) string {
+func describe(l disk.Layout) string {
 	var s []string
-	for _, p := range parts {
-		s = append(s, fmt.Sprintf("%d %s %d MiB", p.Index, p.Name, (p.End-p.Start+1)/2048))
+	for _, p := range l.Partitions {
+		s = append(s, fmt.Sprintf("%d %s %d MiB", p.Number, p.Name, p.Size()>>20))
 	}
 	return strings.Join(s, ", ")
 }
 
-func partition(dev string, parts []simulator.Partition) error {
-	d, err := diskfs.Open(dev, diskfs.WithOpenMode(diskfs.ReadWriteExclusive), diskfs.WithSectorSize(512))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", dev, err)
-	}
-	defer d.Close()
-	t := &gpt.Table{LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true}
-	for _, p := range parts {
-		t.Partitions = append(t.Partitions, &gpt.Partition{
-			Index: p.Index, Start: p.Start, End: p.End, Type: gpt.Type(p.Type), Name: p.Name,
-		})
-	}
-	if err := d.Partition(t); err != nil {
-		return fmt.Errorf("write GPT to %s: %w", dev, err)
-	}
-	return nil
-}
-
-// fillBootbank writes what the installer puts in the new bootbank.
-func fillBootbank(in *install, ks *kickstart.File, b *bootbank.Bank) error {
-	var mods []bootcfg.Module
-	for _, m := range in.boot.Modules() {
-		name := strings.ToLower(path.Base(m.Path))
-		data, err := readCD(in.cdDir, "/"+strings.ToUpper(name))
-		if err != nil {
-			return fmt.Errorf("module %s: %w", m.Path, err)
-		}
-		say("Copying %s (%d KiB)", name, len(data)/1024)
-		if err := b.WriteFile(name, data); err != nil {
-			return err
-		}
-		mods = append(mods, bootcfg.Module{Path: name})
-	}
-	kernel := strings.ToLower(path.Base(in.boot.Kernel()))
-	kdata, err := readCD(in.cdDir, "/"+strings.ToUpper(kernel))
-	if err != nil {
-		return fmt.Errorf("kernel %s: %w", kernel, err)
-	}
-	if err := b.WriteFile(kernel, kdata); err != nil {
-		return err
-	}
-
-	state, err := stateTgz(ks)
-	if err != nil {
-		return err
-	}
-	if err := b.WriteFile("state.tgz", state); err != nil {
-		return err
-	}
-	mods = append(mods, bootcfg.Module{Path: "state.tgz"})
+// bank1 is what the installer puts in the new bootbank: the kernel and
+// modules the ISO's BOOT.CFG names, copied from the CD, the saved state,
+// the %firstboot scripts, and the boot.cfg fixture.InstalledFrom derives
+// from the ISO's (so the simulator and the fixtures agree on its shape).
+func bank1(in *install, ks *kickstart.File) (disk.BankSpec, error) {
 	onetime, n, err := onetimeTgz(ks)
 	if err != nil {
-		return err
+		return disk.BankSpec{}, err
 	}
-	if n > 0 {
-		say("Saving %d %%firstboot script(s) in onetime.tgz", n)
-		if err := b.WriteFile("onetime.tgz", onetime); err != nil {
-			return err
+	cfg := fixture.InstalledFrom(in.boot, n > 0)
+	var files []disk.File
+	for _, name := range append([]string{cfg.Kernel()}, moduleNames(cfg)...) {
+		var data []byte
+		switch name {
+		case "state.tgz":
+			if data, err = stateTgz(ks); err != nil {
+				return disk.BankSpec{}, err
+			}
+		case "onetime.tgz":
+			say("Saving %d %%firstboot script(s) in onetime.tgz", n)
+			data = onetime
+		default:
+			if data, err = readCD(in.cdDir, "/"+strings.ToUpper(path.Base(name))); err != nil {
+				return disk.BankSpec{}, fmt.Errorf("module %s: %w", name, err)
+			}
+			say("Copying %s (%d KiB)", name, len(data)/1024)
 		}
-		mods = append(mods, bootcfg.Module{Path: "onetime.tgz"})
+		files = append(files, disk.File{Name: "/" + name, Data: data})
 	}
+	return disk.BankSpec{Files: files, BootCfg: cfg}, nil
+}
 
-	cfg, err := bootcfg.ParseBytes([]byte("bootstate=0\ntitle=Loading VMware ESXi\ntimeout=5\nprefix=\n"))
-	if err != nil {
-		return err
+func moduleNames(cfg *bootcfg.Config) []string {
+	var out []string
+	for _, m := range cfg.Modules() {
+		out = append(out, m.Path)
 	}
-	cfg.Set(bootcfg.KeyKernel, kernel)
-	cfg.Set(bootcfg.KeyKernelOpt, "autoPartition=FALSE")
-	cfg.SetModules(mods)
-	cfg.Set(bootcfg.KeyBuild, in.build)
-	cfg.SetUpdated(1)
-	return b.WriteBootCfg(cfg)
+	return out
 }
 
 // onetimeTgz packs the %firstboot sections as the real installer does:

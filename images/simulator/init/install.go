@@ -20,7 +20,10 @@ type install struct {
 	boot        *bootcfg.Config
 	build       string
 	ksOpt       string // ks= value, e.g. cdrom:/KS.CFG
-	fault       simulator.Fault
+	// systemMediaSize is the boot option sizing OSDATA (min, small,
+	// default, max), passed to disk.Plan as the real installer honours it.
+	systemMediaSize string
+	fault           simulator.Fault
 }
 
 func newInstall(cdDir, disk string) (*install, error) {
@@ -40,6 +43,9 @@ func newInstall(cdDir, disk string) (*install, error) {
 	}
 	if ks, ok := opts.Get("ks"); ok {
 		in.ksOpt = ks.Value
+	}
+	if sms, ok := opts.Get("systemMediaSize"); ok {
+		in.systemMediaSize = sms.Value
 	}
 	return in, nil
 }
@@ -96,9 +102,14 @@ func (in *install) run() error {
 
 	halted, err := runPost(ks, d)
 	if err != nil {
+		d.Close()
 		return err
 	}
-	if err := d.close(); err != nil {
+	if err := d.File().Sync(); err != nil {
+		d.Close()
+		return fmt.Errorf("sync %s: %w", in.disk, err)
+	}
+	if err := d.Close(); err != nil {
 		return err
 	}
 	if in.fault == simulator.FaultCrash {

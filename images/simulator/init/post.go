@@ -9,6 +9,7 @@ import (
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/disk"
 	"github.com/esxi-golden/packer-plugin-esxi/kickstart"
 )
 
@@ -23,8 +24,10 @@ var bankPaths = map[string]int{
 // reported). It understands the two things a golden-image %post does that
 // matter to the result: `echo TEXT > /vmfs/volumes/BOOTBANKn/FILE` (the
 // completion marker) and `halt`. Everything else is reported and skipped:
-// this is a simulator, not a busybox. It reports whether halt ran.
-func runPost(ks *kickstart.File, d *installedDisk) (bool, error) {
+// this is a simulator, not a busybox. Writes go through the format
+// library's offline bank access on the installed disk. It reports whether
+// halt ran.
+func runPost(ks *kickstart.File, d *disk.Disk) (bool, error) {
 	for _, s := range ks.Sections(kickstart.SectionPost) {
 		if s.Interpreter == "python" {
 			say("simulator: %%post --interpreter=python at line %d not simulated", s.LineNo())
@@ -52,7 +55,7 @@ func runPost(ks *kickstart.File, d *installedDisk) (bool, error) {
 	return false, nil
 }
 
-func runStmt(st *syntax.Stmt, d *installedDisk) (halt bool, err error) {
+func runStmt(st *syntax.Stmt, d *disk.Disk) (halt bool, err error) {
 	call, ok := st.Cmd.(*syntax.CallExpr)
 	if !ok || len(call.Args) == 0 {
 		say("simulator: %%post: skipping %s", printNode(st))
@@ -81,7 +84,11 @@ func runStmt(st *syntax.Stmt, d *installedDisk) (halt bool, err error) {
 			for prefix, part := range bankPaths {
 				if name, ok := strings.CutPrefix(target, prefix); ok {
 					data := []byte(strings.Join(words[1:], " ") + "\n")
-					if err := d.banks[part].WriteFile(name, data); err != nil {
+					bank, err := d.Volume(part)
+					if err != nil {
+						return false, err
+					}
+					if err := bank.WriteFile(name, data); err != nil {
 						return false, err
 					}
 					say("simulator: %%post wrote %s", target)

@@ -8,37 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootbank"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/mkfat"
 	"github.com/esxi-golden/packer-plugin-esxi/kickstart"
 )
-
-// testDisk is a file holding two 16 MiB FAT16 bootbanks as partitions 5, 6.
-func testDisk(t *testing.T) *installedDisk {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "disk.raw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	const size = 16 << 20
-	d := &installedDisk{f: f, banks: map[int]*bootbank.Bank{}}
-	for i, part := range []int{5, 6} {
-		off := int64(i) * size
-		if _, err := mkfat.Format(f, off, size, mkfat.Options{Label: "BOOTBANK"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := bootbank.WriteMagic(f, off, bootbank.UUID{byte(part)}); err != nil {
-			t.Fatal(err)
-		}
-		b, err := bootbank.Open(f, off, size, true, "bank")
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.banks[part] = b
-	}
-	return d
-}
 
 func TestRunPost(t *testing.T) {
 	con, _ = os.Open(os.DevNull)
@@ -61,7 +32,13 @@ func TestRunPost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := testDisk(t)
+			// The disk the simulator really installs (writeDisk), so
+			// %post edits the banks disk.Install wrote.
+			d, err := writeDisk(testInstall(t, 9e9, ""), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
 			halted, err := runPost(f, d)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -74,14 +51,41 @@ func TestRunPost(t *testing.T) {
 			}
 			for part, kv := range tc.files {
 				name, want, _ := strings.Cut(kv, "=")
-				got, err := d.banks[part].ReadFile(name)
+				got, err := d.ReadFile(part, name)
 				if err != nil || string(got) != want {
 					t.Errorf("bank %d %s = %q, %v; want %q", part, name, got, err, want)
 				}
 			}
-			if _, err := d.banks[6].ReadFile("NEVER.TXT"); err == nil {
+			if _, err := d.ReadFile(6, "NEVER.TXT"); err == nil {
 				t.Error("a command after halt ran")
 			}
 		})
 	}
+}
+
+// testInstall is an installer run against a fake CD directory (the
+// simulator ISO's BOOT.CFG, kernel and initramfs, named as on the ISO)
+// and a sparse disk file of size bytes.
+func testInstall(t *testing.T, size int64, kernelopt string) *install {
+	t.Helper()
+	cd := t.TempDir()
+	cfg := "bootstate=0\ntitle=Loading ESXi installer simulator\ntimeout=5\nprefix=\nkernel=/b.b00\n" +
+		"kernelopt=runweasel ks=cdrom:/KS.CFG " + kernelopt + "\nmodules=/s.v00\nbuild=8.0.3-0.0.24022510\nupdated=0\n"
+	for name, data := range map[string]string{"BOOT.CFG": cfg, "B.B00": "kernel bytes", "S.V00": "initramfs bytes"} {
+		if err := os.WriteFile(filepath.Join(cd, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(dev, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(dev, size); err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInstall(cd, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
