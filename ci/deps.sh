@@ -15,6 +15,8 @@ packages=(
   kmod cpio                    # depmod for the simulator kernel's modules
   zstd xz-utils bzip2          # peers and independent decoders for published images
   bmap-tools minisign          # bmaptool copy / minisign -V as independent checkers
+  curl                         # make bench-writer times the curl | zstd -dc | dd peer
+  openssl                      # kickstart tests cross-check our SHA-512 crypt with openssl passwd -6
   busybox-static               # ESXi's shell is busybox ash: firstboot/launcher tests run the %firstboot script with it
 )
 

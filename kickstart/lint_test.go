@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 var esxi80 = LintOptions{ESXi: Version{8, 0, 0}}
@@ -173,10 +174,7 @@ func TestCryptSHA512(t *testing.T) {
 		t.Fatalf("spec vector: got %s", h.Reveal())
 	}
 	// Independent checker: OpenSSL's implementation.
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Fatal("openssl not found: run make deps")
-	}
+	openssl := tooltest.Path(t, "openssl")
 	for _, pw := range []string{"VMware1!", "pass word#1", `it's "q"`} {
 		h, err := CryptSHA512(secret.New(pw), "abcdefgh12345678")
 		if err != nil {

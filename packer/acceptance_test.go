@@ -24,6 +24,7 @@ import (
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/disk"
 	"github.com/esxi-golden/packer-plugin-esxi/images/simulator"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // env returns a variable make test-go sets, failing the test without it.
@@ -118,9 +119,7 @@ func leftovers(t *testing.T, r run, failed bool) {
 
 func tool(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s not found: run make deps", name)
-	}
+	tooltest.Need(t, name)
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)

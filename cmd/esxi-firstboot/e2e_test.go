@@ -28,6 +28,7 @@ import (
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/esxi/fakehost"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/launcher"
 	"github.com/esxi-golden/packer-plugin-esxi/firstboot/report"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -344,9 +345,7 @@ func pemCert(der []byte) []byte {
 // host, and acts on its exit code.
 func TestLauncherRunsAgentUnderNoEpollFilter(t *testing.T) {
 	b := build(t)
-	if _, err := exec.LookPath("busybox"); err != nil {
-		t.Fatal("busybox not installed: run make deps")
-	}
+	tooltest.Need(t, "busybox")
 	for _, tc := range []struct {
 		name    string
 		dead    bool

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func buildCLI(t *testing.T) string {
@@ -21,10 +23,7 @@ func buildCLI(t *testing.T) string {
 }
 
 func TestPublishCLI(t *testing.T) {
-	zstd, err := exec.LookPath("zstd")
-	if err != nil {
-		t.Fatal("zstd not found: run make deps")
-	}
+	zstd := tooltest.Path(t, "zstd")
 	bin := buildCLI(t)
 	dir := t.TempDir()
 	raw := make([]byte, 2<<20+512)

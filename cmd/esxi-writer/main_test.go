@@ -15,6 +15,7 @@ import (
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/faultserve"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/cli"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string) {
@@ -39,9 +40,7 @@ func image(t *testing.T) []byte {
 
 func zstdOf(t *testing.T, b []byte) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("zstd"); err != nil {
-		t.Fatal("zstd not found: run make deps")
-	}
+	tooltest.Need(t, "zstd")
 	cmd := exec.Command("zstd", "-q", "-c")
 	cmd.Stdin = bytes.NewReader(b)
 	out, err := cmd.Output()

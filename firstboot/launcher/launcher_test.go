@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // rig runs the launcher with busybox sh (ESXi's shell) against a stub
@@ -17,9 +19,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	if _, err := exec.LookPath("busybox"); err != nil {
-		t.Fatal("busybox not installed: run make deps")
-	}
+	tooltest.Need(t, "busybox")
 	d := t.TempDir()
 	r := &rig{t: t, dir: d, agent: filepath.Join(d, "bootbank", "esxi-firstboot"), hook: filepath.Join(d, "etc", "rc.local.d", "999.esxi-firstboot.sh")}
 	os.MkdirAll(filepath.Join(d, "bin"), 0o755)

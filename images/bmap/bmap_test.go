@@ -16,16 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/format"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH: run make deps", name)
-	}
-	return p
-}
 
 // image has data chunks, zero chunks, and a last chunk that ends inside a
 // 4 KiB block, so the partial last block is exercised.
@@ -143,8 +135,8 @@ func atoi(t *testing.T, s string) int64 {
 // The real bmaptool copies our .img.zst with our .bmap into a file
 // identical to the raw image, and refuses an archive whose data changed.
 func TestBmaptoolCopy(t *testing.T) {
-	bmaptool := requireTool(t, "bmaptool")
-	requireTool(t, "zstd") // bmaptool decompresses .zst through it
+	bmaptool := tooltest.Path(t, "bmaptool")
+	tooltest.Path(t, "zstd") // bmaptool decompresses .zst through it
 	dir := t.TempDir()
 	raw := image(9*format.MinChunkSize + 3000)
 	m := publish(t, dir, raw)

@@ -15,18 +15,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata files")
-
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH: run make deps", name)
-	}
-	return p
-}
 
 // synthImage makes a deterministic image shaped like a disk: text-like
 // runs, random runs and zero runs, each a few KiB to a few chunks long.
@@ -104,7 +97,7 @@ var imageCases = []struct {
 }
 
 func TestArchiveRoundTrip(t *testing.T) {
-	zstdBin := requireTool(t, "zstd")
+	zstdBin := tooltest.Path(t, "zstd")
 	for k, tc := range imageCases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := synthImage(tc.size, uint64(k))

@@ -14,17 +14,9 @@ import (
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/format"
 	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/version"
 )
-
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH: run make deps", name)
-	}
-	return p
-}
 
 const testChunk = 256 << 10
 
@@ -135,7 +127,7 @@ func testSigner(t testing.TB) *sign.Signer {
 
 func TestPublish(t *testing.T) {
 	for _, tool := range []string{"zstd", "bmaptool", "minisign", "sha256sum"} {
-		requireTool(t, tool)
+		tooltest.Path(t, tool)
 	}
 	dir := t.TempDir()
 	rawPath, want := sparseImage(t, dir)

@@ -12,16 +12,8 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH: run make deps", name)
-	}
-	return p
-}
 
 func TestLoad(t *testing.T) {
 	keyText, err := os.ReadFile("testdata/test.key")
@@ -101,7 +93,7 @@ func TestSignerRedacted(t *testing.T) {
 // The stock minisign must accept our signature and reject it after any
 // single flipped byte of the message; our Verify must agree.
 func TestMinisignInterop(t *testing.T) {
-	minisignBin := requireTool(t, "minisign")
+	minisignBin := tooltest.Path(t, "minisign")
 	s, err := Load(KeySource{File: "testdata/test.key"})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +165,7 @@ func TestMinisignInterop(t *testing.T) {
 
 // A signature made by the stock minisign verifies with our Verify.
 func TestVerifyMinisignMade(t *testing.T) {
-	minisignBin := requireTool(t, "minisign")
+	minisignBin := tooltest.Path(t, "minisign")
 	dir := t.TempDir()
 	msgPath := filepath.Join(dir, "f")
 	if err := os.WriteFile(msgPath, []byte("hello\n"), 0o644); err != nil {

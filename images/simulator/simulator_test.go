@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func TestModuleLoadOrder(t *testing.T) {
@@ -88,11 +90,7 @@ func FuzzFaultFromKickstart(f *testing.F) {
 // The initramfs is read back by cpio(1) and the ISO by xorriso, readers we
 // did not write.
 func TestInitramfsAndISO(t *testing.T) {
-	for _, tool := range []string{"cpio", "xorriso", "gzip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run make deps", tool)
-		}
-	}
+	tooltest.Need(t, "cpio", "xorriso", "gzip")
 	var rd bytes.Buffer
 	err := WriteInitramfs(&rd, []InitramfsFile{
 		{Path: "/init", Data: []byte("#!init"), Mode: 0o755},

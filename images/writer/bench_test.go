@@ -22,6 +22,7 @@ import (
 	"github.com/esxi-golden/packer-plugin-esxi/images/sign"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
 	"github.com/esxi-golden/packer-plugin-esxi/internal/secret"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // benchPublish publishes raw into dir with images/publish (archive,
@@ -63,9 +64,7 @@ func BenchmarkWriters(b *testing.B) {
 	if dir == "" {
 		b.Fatal("set WRITER_BENCH_DIR to a directory with ~40 GiB free (make bench-writer does)")
 	}
-	for _, tool := range []string{"zstd", "bmaptool", "curl", "dd", "losetup"} {
-		needTool(b, tool)
-	}
+	tooltest.Need(b, "zstd", "bmaptool", "curl", "dd", "losetup")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}

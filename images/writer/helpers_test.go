@@ -19,17 +19,8 @@ import (
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/fetch"
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/gptfix"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
-
-// needTool fails (never skips) when an independent checker is missing.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: run make deps", name)
-	}
-	return p
-}
 
 var (
 	imgOnce sync.Once
@@ -42,7 +33,7 @@ var (
 // (an empty bootbank, unused OSDATA) — the mix that decides speed.
 func testImage(t testing.TB) []byte {
 	t.Helper()
-	needTool(t, "sgdisk")
+	tooltest.Path(t, "sgdisk")
 	imgOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "writer-img")
 		if err != nil {
@@ -93,7 +84,7 @@ func testImage(t testing.TB) []byte {
 // compress runs the real tool (zstd, gzip, xz, bzip2) over data.
 func compressWith(t testing.TB, tool string, data []byte) []byte {
 	t.Helper()
-	needTool(t, tool)
+	tooltest.Path(t, tool)
 	args := map[string][]string{"zstd": {"-q", "-c", "-3"}, "gzip": {"-c"}, "xz": {"-c", "-0", "-T1"}, "bzip2": {"-c"}}[tool]
 	cmd := exec.Command(tool, args...)
 	cmd.Stdin = bytes.NewReader(data)

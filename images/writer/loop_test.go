@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/writer/gptfix"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // loopDevice attaches a loop device (with partition scanning) over a
@@ -16,7 +17,7 @@ import (
 // with its backup at the end and a non-zero pattern everywhere else.
 func loopDevice(t *testing.T, size int64) string {
 	t.Helper()
-	needTool(t, "losetup")
+	tooltest.Need(t, "losetup")
 	backing := filepath.Join(t.TempDir(), "backing")
 	junk := bytes.Repeat([]byte{0xee}, int(size))
 	if err := os.WriteFile(backing, junk, 0o644); err != nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/mkfat"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/bootcfg"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 type lbas struct {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/fixture"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/iso"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // BenchmarkRemaster600MB remasters a ~600 MiB installer ISO (the size of

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/fixture"
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/iso"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func makeISO(t testing.TB, shape fixture.Shape) string {

@@ -11,7 +11,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 
-	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/internal/tooltest"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func TestMatchesMkfsFatFor4095MiBBank(t *testing.T) {

@@ -11,17 +11,14 @@ import (
 	"testing"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/disk"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 	"github.com/esxi-golden/packer-plugin-esxi/kickstart"
 )
 
 // TestWriteDisk installs as /init does and reads the result back with
 // the format library and with tools we did not write (sgdisk, tar).
 func TestWriteDisk(t *testing.T) {
-	for _, tool := range []string{"sgdisk", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: run make deps", tool)
-		}
-	}
+	tooltest.Need(t, "sgdisk", "tar")
 	con, _ = os.Open(os.DevNull)
 	const ks = "vmaccepteula\nrootpw Golden-Test-42x\ninstall --firstdisk\n" +
 		"%firstboot --interpreter=busybox\necho one\n%firstboot --interpreter=busybox\necho two\n"

@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 func TestDetectByMagic(t *testing.T) {
-	if _, err := exec.LookPath("zstd"); err != nil {
-		t.Fatal("zstd not found: run make deps")
-	}
+	tooltest.Need(t, "zstd")
 	payload := bytes.Repeat([]byte("esxi bootbank "), 4096)
 	for _, tc := range []struct {
 		tool string

@@ -8,14 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // sgdiskImage makes a real GPT disk of size bytes with sgdisk.
 func sgdiskImage(t *testing.T, size int64) string {
 	t.Helper()
-	if _, err := exec.LookPath("sgdisk"); err != nil {
-		t.Fatal("sgdisk not found: run make deps")
-	}
+	tooltest.Need(t, "sgdisk")
 	p := filepath.Join(t.TempDir(), "disk")
 	if err := os.Truncate(createEmpty(t, p), size); err != nil {
 		t.Fatal(err)

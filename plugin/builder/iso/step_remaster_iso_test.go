@@ -11,14 +11,13 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/esxi-golden/packer-plugin-esxi/images/esxi/fixture"
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // xorrisoCat reads a file from an ISO with xorriso, a reader we did not write.
 func xorrisoCat(t *testing.T, iso, path string) string {
 	t.Helper()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Fatal("xorriso not found: run make deps")
-	}
+	tooltest.Need(t, "xorriso")
 	dst := filepath.Join(t.TempDir(), "extracted")
 	if out, err := exec.Command("xorriso", "-indev", iso, "-osirrox", "on", "-extract", path, dst).CombinedOutput(); err != nil {
 		t.Fatalf("xorriso extract %s: %v\n%s", path, err, out)

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/esxi-golden/packer-plugin-esxi/internal/tooltest"
 )
 
 // packerEnv installs the plugin into a private plugin directory with the
@@ -81,10 +83,7 @@ build {
 // A real Packer build feeds a raw image through artifice into
 // esxi-publish; checksum and manifest still work on our artifact.
 func TestPackerBuild(t *testing.T) {
-	sha256sum, err := exec.LookPath("sha256sum")
-	if err != nil {
-		t.Fatal("sha256sum not found: run make deps")
-	}
+	sha256sum := tooltest.Path(t, "sha256sum")
 	packer, env := packerEnv(t)
 	dir := t.TempDir()
 	raw := make([]byte, 3<<20+4096)

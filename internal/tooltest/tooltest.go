@@ -1,6 +1,8 @@
 // Package tooltest runs the independent checkers (fsck.fat, mtools, sgdisk,
-// xorriso, isoinfo) that the image tests use to judge what we wrote. A
-// missing tool fails the test: the checks are the point of those tests.
+// xorriso, isoinfo, zstd, bmaptool, minisign, busybox...) that the tests
+// across the module use to judge what we wrote. A missing tool fails the
+// test, never skips it: the checks are the point of those tests, and
+// `make deps` installs every one (ci/deps.sh).
 package tooltest
 
 import (
@@ -23,6 +25,16 @@ func Need(t testing.TB, tools ...string) {
 			t.Fatalf("%s not found on PATH (run make deps): %v", tool, err)
 		}
 	}
+}
+
+// Path fails the test unless the tool is on PATH, and returns its path.
+func Path(t testing.TB, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		t.Fatalf("%s not found on PATH (run make deps): %v", tool, err)
+	}
+	return p
 }
 
 // Run runs a tool and fails the test if it exits non-zero; it returns
